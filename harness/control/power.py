@@ -1,0 +1,64 @@
+"""Power control of a node: one small protocol, one class per backend.
+
+The protocol follows labgrid's ``PowerProtocol`` (on, off, cycle, get) so hardware
+backends can be labgrid drivers; every switch is reported as a
+:class:`~harness.observe.events.PowerEvent` so power-on is on the boot's timeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from harness import clock
+from harness.lab.qemu import QemuMachine
+from harness.observe.events import Event, PowerEvent
+
+Emit = Callable[[Event], None]
+
+
+def _ignore(_: Event) -> None:
+    pass
+
+
+class PowerProtocol(Protocol):
+    def on(self) -> None: ...
+    def off(self) -> None: ...
+    def cycle(self) -> None: ...
+    def get(self) -> bool: ...
+
+
+class QemuPower:
+    """Power of an emulated node: QEMU is started paused and ``cont`` switches it on;
+    off quits QEMU (a real power cut: the next boot starts from firmware)."""
+
+    backend = "qemu"
+
+    def __init__(self, node: str, machine: QemuMachine, emit: Emit = _ignore) -> None:
+        self.node = node
+        self.machine = machine
+        self.emit = emit
+
+    def prepare(self) -> None:
+        """Start QEMU paused (the node is 'plugged in' but not on), so its console can be
+        attached before the first instruction runs."""
+        self.machine.start_paused()
+
+    def on(self) -> None:
+        self.prepare()
+        self.machine.cont()
+        self.emit(PowerEvent(t=clock.now(), node=self.node, action="on", backend=self.backend,
+                             detail=f"QEMU pid {self.machine.process.pid if self.machine.process else '?'}"))
+
+    def off(self) -> None:
+        was_on = self.machine.running
+        self.machine.stop()
+        if was_on:
+            self.emit(PowerEvent(t=clock.now(), node=self.node, action="off", backend=self.backend))
+
+    def cycle(self) -> None:
+        self.off()
+        self.on()
+
+    def get(self) -> bool:
+        return self.machine.running

@@ -1,0 +1,339 @@
+"""The emulated lab: a server module in a network namespace, and QEMU nodes on its taps.
+
+``EmulatedLab(testbed).up()`` builds (or takes from the cache) the node images, lays out
+the server module's filesystem as the testbed names it (``/pxe/boot``, ``/pxe/root``, ...
+under the lab directory), creates the namespace with one bridge per testbed network and
+one tap per node, and starts dnsmasq, nfs-ganesha and sshd.  ``down()`` removes all of
+it.  A lab left behind by a crashed run is found through its state file and removed
+when the next one starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import filelock
+
+from harness.errors import LabError
+from harness.lab.accel import choose_accel
+from harness.lab.host import require_root, require_tools
+from harness.lab.layout import LabLayout, run_base
+from harness.lab.netns import NetworkNamespace
+from harness.lab.process import ProcessRecord, Spawned, terminate_all
+from harness.lab.qemu import QemuConfig, QemuMachine
+from harness.lab.services import Dnsmasq, Ganesha, Sshd, ensure_key, ipv6_ula, server_interface_address
+from harness.lab.state import LabState, Owner
+from harness.provision.render import render_pxelinux_config, render_pxelinux_default
+from harness.testbed import Node, Testbed
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def default_lab_name(testbed: Testbed) -> str:
+    cleaned = "".join(c if c.isalnum() else "-" for c in testbed.name.lower()).strip("-")
+    return (cleaned or "lab")[:20]
+
+
+def testbed_digest(testbed: Testbed) -> str:
+    if testbed.path and Path(testbed.path).exists():
+        return hashlib.sha256(Path(testbed.path).read_bytes()).hexdigest()
+    return ""
+
+
+class EmulatedLab:
+    """One emulated lab for one testbed."""
+
+    def __init__(
+        self,
+        testbed: Testbed,
+        name: str | None = None,
+        *,
+        progress: Progress | None = None,
+        persistent: bool = False,
+        cache_dir: Path | None = None,
+    ) -> None:
+        if not testbed.is_emulated:
+            raise LabError(
+                f"{testbed.path}: testbed {testbed.name!r} has no `lab:` section, so it "
+                "describes real hardware; the emulated lab needs an emulated testbed "
+                "such as devices/emulated.yaml"
+            )
+        self.testbed = testbed
+        self.layout = LabLayout(name or default_lab_name(testbed))
+        self.ns = NetworkNamespace(self.layout.namespace)
+        self.progress = progress or _quiet
+        self.persistent = persistent
+        self.cache_dir = cache_dir
+        self.accel = "tcg"
+        self.accel_reason = ""
+        self.attached = False  # True when reusing a lab someone else brought up
+        self._state: LabState | None = None
+        self._machines: dict[str, QemuMachine] = {}
+        self._services: list[Spawned] = []
+        self.ssh_key = self.layout.keys / "harness_ed25519"
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def _lock(self) -> filelock.FileLock:
+        return lab_lock(self.layout.name)
+
+    def up(self) -> EmulatedLab:
+        require_root()
+        require_tools()
+        with self._lock():
+            existing = LabState.load(self.layout.state_file)
+            if existing is not None:
+                if self._can_attach(existing):
+                    self.progress(f"lab {self.layout.name}: reusing the lab brought up with `harness lab up`")
+                    self._attach(existing)
+                    return self
+                if existing.owner is not None and existing.owner.alive():
+                    raise LabError(
+                        f"lab {self.layout.name} is in use by pid {existing.owner.pid}; "
+                        "fix: wait for that run, or use another lab name (--lab-name)"
+                    )
+                what = "stale lab left by a crashed run" if existing.is_stale() else "lab"
+                self.progress(f"lab {self.layout.name}: removing {what} ({existing.namespace})")
+                self._teardown(existing)
+            elif self.ns.exists():
+                self.progress(f"lab {self.layout.name}: removing namespace {self.ns.name} left without state")
+                self._teardown(None)
+            self._state = LabState(
+                lab=self.layout.name,
+                namespace=self.ns.name,
+                dir=str(self.layout.dir),
+                testbed=str(self.testbed.path),
+                testbed_digest=testbed_digest(self.testbed),
+                owner=None if self.persistent else Owner.me(),
+            )
+            self._state.save(self.layout.state_file)
+            try:
+                self._build()
+            except BaseException:
+                self._teardown(self._state)
+                raise
+            self._state.ready = True
+            self._state.save(self.layout.state_file)
+        return self
+
+    def _can_attach(self, state: LabState) -> bool:
+        return (
+            not self.persistent
+            and state.owner is None
+            and state.ready
+            and state.testbed_digest == testbed_digest(self.testbed)
+            and self.ns.exists()
+            and all(p.is_running() for p in state.processes if not p.name.startswith("qemu-"))
+        )
+
+    def _attach(self, state: LabState) -> None:
+        self.attached = True
+        self._state = state
+        self._choose_accel(self._images())
+
+    def _images(self) -> Any:
+        from harness.images import ensure_x86_images
+
+        return ensure_x86_images(self.cache_dir, progress=self.progress)
+
+    def _choose_accel(self, images: Any) -> None:
+        wanted = self.testbed.lab.accel if self.testbed.lab else "auto"
+        self.accel, self.accel_reason = choose_accel(
+            str(wanted), images.kernel, images.initrd, run_base() / "accel.json"
+        )
+
+    def _build(self) -> None:
+        images = self._images()
+        self._choose_accel(images)
+        self.progress(f"lab {self.layout.name}: accelerator {self.accel} ({self.accel_reason})")
+        self.layout.create_dirs()
+        ensure_key(self.ssh_key)
+        self._populate_server(images)
+        self.progress(f"lab {self.layout.name}: namespace {self.ns.name}")
+        self.ns.create()
+        for index, net in enumerate(self.testbed.networks.values()):
+            self.ns.add_bridge(
+                net.interface, server_interface_address(self.testbed, net.name), ipv6=ipv6_ula(index)
+            )
+        for index, node in enumerate(self.testbed.nodes):
+            self.ns.add_tap(self.layout.tap_name(index), self.testbed.networks[node.network].interface)
+        authorized = self.layout.keys / "authorized_keys"
+        authorized.write_text(Path(f"{self.ssh_key}.pub").read_text())
+        for service in (Dnsmasq(self.layout, self.testbed), Ganesha(self.layout, self.testbed)):
+            self.progress(f"lab {self.layout.name}: starting {service.name}")
+            self._add_service(service.start(self.ns))
+        self.progress(f"lab {self.layout.name}: starting sshd")
+        self._add_service(Sshd(self.layout, self.testbed).start(self.ns, authorized))
+
+    def _add_service(self, proc: Spawned) -> None:
+        self._services.append(proc)
+        if proc.record:
+            self._record(proc.record)
+
+    def _record(self, record: ProcessRecord) -> None:
+        assert self._state is not None
+        self._state.processes = [p for p in self._state.processes if p.name != record.name]
+        self._state.processes.append(record)
+        self._state.save(self.layout.state_file)
+
+    def _populate_server(self, images: Any) -> None:
+        """Lay out the server module's filesystem as the testbed names it."""
+        server = self.testbed.server
+        tftp = self.layout.server_path(server.tftp_root)
+        if tftp.exists():
+            shutil.rmtree(tftp)
+        (tftp / "pxelinux.cfg").mkdir(parents=True)
+        shutil.copy2(images.pxelinux, tftp / "pxelinux.0")
+        shutil.copy2(images.ldlinux, tftp / "ldlinux.c32")
+        for profile, boot in self.testbed.boot.items():
+            if profile.startswith("x86"):
+                shutil.copy2(images.kernel, tftp / boot.kernel)
+                if boot.initrd:
+                    shutil.copy2(images.initrd, tftp / boot.initrd)
+        for node in self.testbed.nodes:
+            cfg = tftp / "pxelinux.cfg" / node.pxelinux_config_name
+            cfg.write_text(render_pxelinux_config(self.testbed, node))
+        (tftp / "pxelinux.cfg" / "default").write_text(render_pxelinux_default(self.testbed))
+        root = self.layout.server_path(server.root)
+        self.progress(f"lab {self.layout.name}: copying the node root to {server.root}")
+        if root.exists():
+            shutil.rmtree(root)
+        root.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(images.root, root, symlinks=True)
+        ssh_dir = root / "root" / ".ssh"
+        ssh_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        keys = ssh_dir / "authorized_keys"
+        keys.write_text(Path(f"{self.ssh_key}.pub").read_text())
+        keys.chmod(0o600)
+        if server.content is not None:
+            for node in self.testbed.nodes:
+                self.layout.server_path(server.content / node.hostname).mkdir(
+                    parents=True, exist_ok=True
+                )
+
+    def down(self) -> None:
+        """Remove everything this lab created (a reused lab is left as it was found)."""
+        with self._lock():
+            for machine in self._machines.values():
+                machine.stop()
+            self._machines.clear()
+            if self.attached:
+                return
+            self._teardown(self._state or LabState.load(self.layout.state_file))
+            self._state = None
+
+    def _teardown(self, state: LabState | None) -> None:
+        for proc in self._services:
+            proc.stop(grace=1.0)
+        self._services.clear()
+        remove_lab(self.layout, state)
+
+    def __enter__(self) -> EmulatedLab:
+        return self.up()
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
+
+    # --- use ----------------------------------------------------------------------------
+
+    def machine(self, node: Node) -> QemuMachine:
+        """The QEMU machine of ``node`` (not started)."""
+        if node.name not in self._machines:
+            index = self.testbed.nodes.index(node)
+            power = node.power
+            config = QemuConfig(
+                mac=node.mac,
+                tap=self.layout.tap_name(index),
+                accel=self.accel,
+                memory_mb=getattr(power, "memory_mb", 256),
+                nic=getattr(power, "nic", "virtio-net-pci"),
+            )
+            self._machines[node.name] = QemuMachine(
+                node.name, config, self.ns, self.layout.run, self.layout.log / f"qemu-{node.name}.log",
+                on_start=self._record_machine,
+            )
+        return self._machines[node.name]
+
+    def _record_machine(self, record: ProcessRecord) -> None:
+        if self._state is not None and not self.attached:
+            self._record(record)
+
+    def tftp_path(self, name: str) -> Path:
+        """A file in the server module's TFTP root, on this host."""
+        return self.layout.server_path(self.testbed.server.tftp_root) / name
+
+    @property
+    def dnsmasq_log(self) -> Path:
+        return self.layout.log / "dnsmasq.log"
+
+
+def remove_lab(layout: LabLayout, state: LabState | None) -> None:
+    """Remove a lab from what its state file records, and whatever still runs in its
+    namespace; works for a lab left by a crashed run as for our own."""
+    ns = NetworkNamespace(layout.namespace)
+    terminate_all(list(state.processes) if state else [], grace=5.0)
+    # Anything else still inside the namespace was started by this lab (a QEMU whose
+    # record a crash kept from being written): stop those PIDs too.
+    leftovers = []
+    for pid in ns.pids():
+        try:
+            leftovers.append(ProcessRecord.of(f"pid {pid}", pid))
+        except LabError:
+            pass  # exited meanwhile
+    terminate_all(leftovers, grace=2.0)
+    ns.delete()
+    shutil.rmtree(layout.run, ignore_errors=True)
+    shutil.rmtree(layout.dir, ignore_errors=True)
+    layout.state_file.unlink(missing_ok=True)
+
+
+def remove_lab_by_name(name: str) -> None:
+    """``harness lab down``: remove lab ``name`` using only its state file."""
+    layout = LabLayout(name)
+    with lab_lock(name):
+        remove_lab(layout, LabState.load(layout.state_file))
+
+
+def lab_lock(name: str) -> filelock.FileLock:
+    """Serialises bringing a lab up and down between processes."""
+    run_base().mkdir(parents=True, exist_ok=True)
+    return filelock.FileLock(str(run_base() / f"{name}.lock"), timeout=120)
+
+
+def lab_status(name: str) -> dict[str, Any]:
+    """What is known about lab ``name``: its state file and what is actually running."""
+    layout = LabLayout(name)
+    state = LabState.load(layout.state_file)
+    ns = NetworkNamespace(layout.namespace)
+    return {
+        "lab": name,
+        "state_file": str(layout.state_file) if state else None,
+        "namespace": ns.name if ns.exists() else None,
+        "links": ns.link_names() if ns.exists() else [],
+        "owner": None if state is None or state.owner is None else state.owner.pid,
+        "stale": bool(state and state.is_stale()),
+        "ready": bool(state and state.ready),
+        "processes": [
+            {"name": p.name, "pid": p.pid, "running": p.is_running()}
+            for p in (state.processes if state else [])
+        ],
+        "pids_in_namespace": ns.pids(),
+    }
+
+
+def known_labs() -> list[str]:
+    """Labs with a state file or a namespace of ours on this host."""
+    from harness.lab.layout import NAMESPACE_PREFIX
+    from harness.lab.netns import list_namespaces
+
+    names = {p.stem for p in run_base().glob("*.json")} if run_base().exists() else set()
+    names |= {n[len(NAMESPACE_PREFIX):] for n in list_namespaces() if n.startswith(NAMESPACE_PREFIX)}
+    return sorted(names)

@@ -1,0 +1,164 @@
+"""A QEMU node: the process, its monitor (QMP) and its serial console.
+
+The harness creates the monitor and console sockets itself and hands QEMU the listening
+file descriptors, then connects to them at once: nothing the node prints can be missed,
+and no wait for a socket file to appear is needed.  QEMU starts paused (``-S``);
+powering the node on is the QMP ``cont``, so the power-on instant is exact.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.errors import LabError
+from harness.lab.netns import NetworkNamespace
+from harness.lab.process import ProcessRecord, Spawned, wait_exit
+from harness.lab.qmp import Qmp, QmpError
+
+START_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class QemuConfig:
+    """What a QEMU node is: machine, accelerator, memory, its NIC on a lab tap."""
+
+    mac: str
+    tap: str
+    binary: str = "qemu-system-x86_64"
+    machine: str = "pc"
+    accel: str = "tcg"
+    memory_mb: int = 256
+    cpus: int = 1
+    nic: str = "virtio-net-pci"
+    extra: tuple[str, ...] = field(default_factory=tuple)
+
+    def argv(self, name: str, console_fd: int, qmp_fd: int) -> list[str]:
+        return [
+            self.binary,
+            "-name", name,
+            "-machine", f"{self.machine},accel={self.accel}",
+            "-m", str(self.memory_mb),
+            "-smp", str(self.cpus),
+            "-nodefaults", "-no-user-config",
+            # -nographic without a stdio serial: SeaBIOS and iPXE then print to the
+            # serial port too (QEMU sets etc/sercon-port), so PXE errors are on the console.
+            "-nographic",
+            "-chardev", f"socket,id=con0,fd={console_fd},server=on,wait=off",
+            "-serial", "chardev:con0",
+            "-chardev", f"socket,id=qmp0,fd={qmp_fd},server=on,wait=off",
+            "-mon", "chardev=qmp0,mode=control",
+            "-netdev", f"tap,id=n0,ifname={self.tap},script=no,downscript=no",
+            "-device", f"{self.nic},netdev=n0,mac={self.mac}",
+            "-boot", "order=n",
+            "-no-reboot",
+            "-S",
+            *self.extra,
+        ]
+
+
+class QemuMachine:
+    """One emulated node's QEMU process, started paused, with monitor and console."""
+
+    def __init__(
+        self,
+        name: str,
+        config: QemuConfig,
+        ns: NetworkNamespace,
+        run_dir: Path,
+        log: Path,
+        on_start: Callable[[ProcessRecord], None] | None = None,
+    ) -> None:
+        self.name = name
+        self.config = config
+        self.ns = ns
+        self.run_dir = run_dir
+        self.log = log
+        self.on_start = on_start
+        self.process: Spawned | None = None
+        self.qmp: Qmp | None = None
+        self.console: socket.socket | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.running
+
+    def start_paused(self) -> None:
+        """Start QEMU with the guest stopped; returns once its monitor has answered."""
+        if self.running:
+            return
+        self._close_sockets()
+        listeners = [self._listen("console"), self._listen("qmp")]
+        try:
+            argv = self.ns.command(
+                *self.config.argv(self.name, listeners[0].fileno(), listeners[1].fileno())
+            )
+            self.process = Spawned(
+                f"qemu-{self.name}", argv, log=self.log,
+                pass_fds=[s.fileno() for s in listeners],
+            )
+            if self.process.record and self.on_start:
+                self.on_start(self.process.record)
+            # Connect while QEMU may still be starting: the listen backlog holds us.
+            self.console = self._connect("console")
+            qmp_sock = self._connect("qmp")
+        finally:
+            for s in listeners:
+                s.close()  # QEMU has its own copies
+        self.qmp = Qmp(qmp_sock, self.name)
+        try:
+            self.qmp.handshake(START_TIMEOUT)
+        except QmpError as exc:
+            tail = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
+            self.stop()
+            raise LabError(f"QEMU for {self.name} did not start: {exc}\n{tail}") from exc
+
+    def cont(self) -> None:
+        """Let the guest run: the moment of power-on."""
+        if self.qmp is None or not self.running:
+            raise LabError(f"{self.name}: QEMU is not running")
+        self.qmp.execute("cont")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Power off: QMP ``quit``, then SIGTERM/SIGKILL by PID if QEMU does not go."""
+        if self.process is not None:
+            if self.running and self.qmp is not None:
+                try:
+                    self.qmp.execute("quit", timeout=timeout)
+                except QmpError:
+                    pass  # it may exit before it answers
+            if not wait_exit(self.process.pid, timeout):
+                self.process.stop(grace=5.0)
+            self.process.stop()
+        self._close_sockets()
+
+    def _close_sockets(self) -> None:
+        if self.qmp is not None:
+            self.qmp.close()
+            self.qmp = None
+        if self.console is not None:
+            self.console.close()
+            self.console = None
+
+    def _path(self, kind: str) -> Path:
+        return self.run_dir / f"{self.name}.{kind}"
+
+    def _listen(self, kind: str) -> socket.socket:
+        path = self._path(kind)
+        if path.exists() or path.is_symlink():
+            path.unlink()
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(str(path))
+        s.listen(1)
+        os.set_inheritable(s.fileno(), True)
+        return s
+
+    def _connect(self, kind: str) -> socket.socket:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(START_TIMEOUT)
+        s.connect(str(self._path(kind)))
+        s.settimeout(None)
+        return s
