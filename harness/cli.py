@@ -43,8 +43,10 @@ def cmd_lab_up(args: argparse.Namespace) -> int:
     lab = EmulatedLab(_load(args.testbed), args.name, progress=_progress, persistent=True)
     lab.up()
     print(f"lab {lab.layout.name} is up: namespace {lab.ns.name}, files {lab.layout.dir}")
-    print(f"enter it with: ip netns exec {lab.ns.name} bash; remove it with: harness lab down "
-          f"--name {lab.layout.name}")
+    print(
+        f"enter it with: ip netns exec {lab.ns.name} bash; remove it with: harness lab down "
+        f"--name {lab.layout.name}"
+    )
     return 0
 
 
@@ -102,11 +104,15 @@ def cmd_images_build(args: argparse.Namespace) -> int:
 
 def cmd_testbed_check(args: argparse.Namespace) -> int:
     tb = _load(args.testbed)
-    print(f"{tb.path}: testbed {tb.name!r} is valid: {len(tb.nodes)} nodes on "
-          f"{len(tb.networks)} network(s), {'emulated' if tb.is_emulated else 'hardware'}")
+    print(
+        f"{tb.path}: testbed {tb.name!r} is valid: {len(tb.nodes)} nodes on "
+        f"{len(tb.networks)} network(s), {'emulated' if tb.is_emulated else 'hardware'}"
+    )
     for node in tb.nodes:
-        print(f"  {node.name:<10} {node.mac}  {node.ip!s:<15} {node.hostname:<10} {node.profile:<9} "
-              f"power={node.power.kind} console={node.console.kind}")
+        print(
+            f"  {node.name:<10} {node.mac}  {node.ip!s:<15} {node.hostname:<10} {node.profile:<9} "
+            f"power={node.power.kind} console={node.console.kind}"
+        )
     return 0
 
 
@@ -115,7 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"netboot-harness {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    lab = sub.add_parser("lab", help="the emulated lab").add_subparsers(dest="action", required=True)
+    lab = sub.add_parser("lab", help="the emulated lab").add_subparsers(
+        dest="action", required=True
+    )
     up = lab.add_parser("up", help="bring the emulated lab up and leave it running")
     down = lab.add_parser("down", help="remove a lab and everything it started")
     status = lab.add_parser("status", help="show labs on this host")
@@ -129,12 +137,18 @@ def build_parser() -> argparse.ArgumentParser:
     down.set_defaults(func=cmd_lab_down)
     status.set_defaults(func=cmd_lab_status)
 
-    images = sub.add_parser("images", help="emulated node images").add_subparsers(dest="action", required=True)
+    images = sub.add_parser("images", help="emulated node images").add_subparsers(
+        dest="action", required=True
+    )
     build = images.add_parser("build", help="build the images (cached by the hash of their inputs)")
-    build.add_argument("--cache", help="cache directory (default: $NBH_CACHE or ~/.cache/netboot-harness)")
+    build.add_argument(
+        "--cache", help="cache directory (default: $NBH_CACHE or ~/.cache/netboot-harness)"
+    )
     build.set_defaults(func=cmd_images_build)
 
-    testbed = sub.add_parser("testbed", help="testbed files").add_subparsers(dest="action", required=True)
+    testbed = sub.add_parser("testbed", help="testbed files").add_subparsers(
+        dest="action", required=True
+    )
     check = testbed.add_parser("check", help="validate a testbed file and list its nodes")
     check.add_argument("testbed", nargs="?", help="testbed file (default: devices/emulated.yaml)")
     check.set_defaults(func=cmd_testbed_check)

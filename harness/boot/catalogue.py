@@ -33,51 +33,90 @@ def _k(pattern: str, stage: Stage | None, cause: str, fix: str) -> KnownFailure:
 
 
 CONSOLE_FAILURES: tuple[KnownFailure, ...] = (
-    _k(r"No configuration methods succeeded", Stage.DHCP,
-       "the PXE firmware (iPXE) got no usable DHCP answer",
-       "check that the DHCP server runs on the node's network and answers this MAC "
-       "(dnsmasq log: DHCPDISCOVER without DHCPOFFER means it ignored the node)"),
-    _k(r"PXE-E32: TFTP open time-?out", Stage.TFTP_FIRMWARE,
-       "the PXE firmware could not open its boot file over TFTP",
-       "check enable-tftp, tftp-root and the next-server address the DHCP offer gives"),
-    _k(r"PXE-E11: ARP timeout", Stage.TFTP_FIRMWARE,
-       "the PXE firmware could not reach the TFTP server's address",
-       "check the next-server address in the DHCP offer and the server's interface"),
-    _k(r"Could not find kernel image: (\S+)", Stage.TFTP_KERNEL,
-       "pxelinux could not load the kernel {0}",
-       "put {0} into the TFTP root, or correct KERNEL in the node's pxelinux.cfg file"),
-    _k(r"Could not find ramdisk image: (\S+)", Stage.TFTP_KERNEL,
-       "pxelinux could not load the initramfs {0}",
-       "put {0} into the TFTP root, or correct INITRD in the node's pxelinux.cfg file"),
-    _k(r"nbh-initramfs: no network interface appeared", Stage.NFS_ROOT,
-       "the kernel found no network interface",
-       "the NIC's driver module is missing from the initramfs"),
-    _k(r"nbh-initramfs: dhcp failed on (\S+)", Stage.NFS_ROOT,
-       "the kernel's DHCP request on {0} got no lease",
-       "check the DHCP server still runs and answers this MAC after the PXE stage"),
-    _k(r"nbh-initramfs: nfs root mount failed (\S+): (.*)", Stage.NFS_ROOT,
-       "the NFS root {0} could not be mounted: {1}",
-       "check that the server exports it to this node (exports, NFS server running) "
-       "and that nfsroot= in the boot configuration names it"),
-    _k(r"VFS: Unable to mount root fs", Stage.NFS_ROOT,
-       "the kernel could not mount its root filesystem",
-       "check root=/dev/nfs and nfsroot= on the kernel command line, the export, and "
-       "no_root_squash on the root export"),
-    _k(r"nfs: server (\S+) not responding", Stage.NFS_ROOT,
-       "the NFS server {0} stopped answering",
-       "check that the NFS server is running and reachable from the node"),
-    _k(r"Kernel panic - not syncing: (Attempted to kill init|No working init found)", Stage.USERSPACE,
-       "the kernel could not run init from the root ({0})",
-       "check /sbin/init in the NFS root and that the root is the one intended"),
-    _k(r"Kernel panic - not syncing: (.*)", None,
-       "kernel panic: {0}",
-       "read the console lines before the panic"),
+    _k(
+        r"No configuration methods succeeded",
+        Stage.DHCP,
+        "the PXE firmware (iPXE) got no usable DHCP answer",
+        "check that the DHCP server runs on the node's network and answers this MAC "
+        "(dnsmasq log: DHCPDISCOVER without DHCPOFFER means it ignored the node)",
+    ),
+    _k(
+        r"PXE-E32: TFTP open time-?out",
+        Stage.TFTP_FIRMWARE,
+        "the PXE firmware could not open its boot file over TFTP",
+        "check enable-tftp, tftp-root and the next-server address the DHCP offer gives",
+    ),
+    _k(
+        r"PXE-E11: ARP timeout",
+        Stage.TFTP_FIRMWARE,
+        "the PXE firmware could not reach the TFTP server's address",
+        "check the next-server address in the DHCP offer and the server's interface",
+    ),
+    _k(
+        r"Could not find kernel image: (\S+)",
+        Stage.TFTP_KERNEL,
+        "pxelinux could not load the kernel {0}",
+        "put {0} into the TFTP root, or correct KERNEL in the node's pxelinux.cfg file",
+    ),
+    _k(
+        r"Could not find ramdisk image: (\S+)",
+        Stage.TFTP_KERNEL,
+        "pxelinux could not load the initramfs {0}",
+        "put {0} into the TFTP root, or correct INITRD in the node's pxelinux.cfg file",
+    ),
+    _k(
+        r"nbh-initramfs: no network interface appeared",
+        Stage.NFS_ROOT,
+        "the kernel found no network interface",
+        "the NIC's driver module is missing from the initramfs",
+    ),
+    _k(
+        r"nbh-initramfs: dhcp failed on (\S+)",
+        Stage.NFS_ROOT,
+        "the kernel's DHCP request on {0} got no lease",
+        "check the DHCP server still runs and answers this MAC after the PXE stage",
+    ),
+    _k(
+        r"nbh-initramfs: nfs root mount failed (\S+): (.*)",
+        Stage.NFS_ROOT,
+        "the NFS root {0} could not be mounted: {1}",
+        "check that the server exports it to this node (exports, NFS server running) "
+        "and that nfsroot= in the boot configuration names it",
+    ),
+    _k(
+        r"VFS: Unable to mount root fs",
+        Stage.NFS_ROOT,
+        "the kernel could not mount its root filesystem",
+        "check root=/dev/nfs and nfsroot= on the kernel command line, the export, and "
+        "no_root_squash on the root export",
+    ),
+    _k(
+        r"nfs: server (\S+) not responding",
+        Stage.NFS_ROOT,
+        "the NFS server {0} stopped answering",
+        "check that the NFS server is running and reachable from the node",
+    ),
+    _k(
+        r"Kernel panic - not syncing: (Attempted to kill init|No working init found)",
+        Stage.USERSPACE,
+        "the kernel could not run init from the root ({0})",
+        "check /sbin/init in the NFS root and that the root is the one intended",
+    ),
+    _k(
+        r"Kernel panic - not syncing: (.*)",
+        None,
+        "kernel panic: {0}",
+        "read the console lines before the panic",
+    ),
 )
 
 SERVER_LOG_FAILURES: tuple[KnownFailure, ...] = (
-    _k(r"DHCPDISCOVER\(\S+\) (\S+ )?([0-9a-f:]{17}) no address available", Stage.DHCP,
-       "the DHCP server has no address for this node",
-       "add a dhcp-host line for the node's MAC (the mac_table) or widen dhcp-range"),
+    _k(
+        r"DHCPDISCOVER\(\S+\) (\S+ )?([0-9a-f:]{17}) no address available",
+        Stage.DHCP,
+        "the DHCP server has no address for this node",
+        "add a dhcp-host line for the node's MAC (the mac_table) or widen dhcp-range",
+    ),
 )
 
 
@@ -87,7 +126,5 @@ def match(text: str, catalogue: tuple[KnownFailure, ...] = CONSOLE_FAILURES) -> 
         m = known.pattern.search(text)
         if m:
             groups = m.groups()
-            return Match(
-                known.stage, known.cause.format(*groups), known.fix.format(*groups)
-            )
+            return Match(known.stage, known.cause.format(*groups), known.fix.format(*groups))
     return None

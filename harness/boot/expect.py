@@ -33,7 +33,7 @@ class BootExpectations:
         """A file name relative to the TFTP root, from a request or a server log path."""
         root = self.tftp_root.rstrip("/") + "/"
         if path.startswith(root):
-            path = path[len(root):]
+            path = path[len(root) :]
         return path.lstrip("/")
 
 
@@ -49,8 +49,14 @@ def expectations_for(
     server_ip = str(testbed.server_address(node.network))
     boot = testbed.boot.get(node.profile)
     if node.profile.startswith("x86"):
-        firmware: tuple[str, ...] = ("pxelinux.0", "ldlinux.c32", f"pxelinux.cfg/{node.pxelinux_config_name}")
-        kernel: tuple[str, ...] = tuple(f for f in (boot.kernel, boot.initrd) if f) if boot else ()
+        firmware: tuple[str, ...] = (
+            "pxelinux.0",
+            "ldlinux.c32",
+            f"pxelinux.cfg/{node.pxelinux_config_name}",
+        )
+        kernel: tuple[str, ...] = (
+            tuple(str(f) for f in (boot.kernel, boot.initrd) if f) if boot else ()
+        )
     else:
         firmware, kernel = (), ()
     content = None

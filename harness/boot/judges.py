@@ -49,6 +49,10 @@ class Judge:
         self.verdict: Verdict | None = None
         self.evidence: list[Evidence] = []
 
+    @property
+    def failed(self) -> bool:
+        return self.verdict is not None and not self.verdict.passed
+
     def feed(self, event: Event) -> None:
         if self.verdict is None:
             self.observe(event)
@@ -87,12 +91,17 @@ class PowerOnJudge(Judge):
             if event.action == "on":
                 self.pass_at(event)
             elif event.action == "exited":
-                self.fail_at(event, f"the node stopped before power-on ({event.detail})",
-                             "check the power backend")
+                self.fail_at(
+                    event,
+                    f"the node stopped before power-on ({event.detail})",
+                    "check the power backend",
+                )
 
     def explain_timeout(self) -> tuple[str, str]:
-        return ("the power backend did not report the node switched on",
-                "check the power backend settings in the testbed file and that it is reachable")
+        return (
+            "the power backend did not report the node switched on",
+            "check the power backend settings in the testbed file and that it is reachable",
+        )
 
 
 class DhcpJudge(Judge):
@@ -112,7 +121,12 @@ class DhcpJudge(Judge):
         if isinstance(event, DhcpPacket):
             message, mac, ip, hostname = event.message, event.mac, event.yiaddr, event.hostname
         elif isinstance(event, ServerLogLine) and event.kind == "dhcp" and event.op:
-            message, mac, ip, hostname = event.op.removeprefix("DHCP"), event.mac, event.ip, event.hostname
+            message, mac, ip, hostname = (
+                event.op.removeprefix("DHCP"),
+                event.mac,
+                event.ip,
+                event.hostname,
+            )
             if mac == self.exp.mac:
                 self.server_lines.append(event.message)
         if mac != self.exp.mac or message is None:
@@ -120,14 +134,18 @@ class DhcpJudge(Judge):
         self.seen.add(message)
         self.note(event)
         if message == "NAK":
-            self.fail_at(event, "the DHCP server refused the node's request (DHCPNAK)",
-                         "check that only one DHCP server answers on this network")
+            self.fail_at(
+                event,
+                "the DHCP server refused the node's request (DHCPNAK)",
+                "check that only one DHCP server answers on this network",
+            )
             return
         if message in ("OFFER", "ACK") and ip and ip != "0.0.0.0" and ip != self.exp.ip:
             self.fail_at(
                 event,
                 f"DHCP {message} gives {ip}, the testbed says {self.exp.ip}",
-                f"fix the node's dhcp-host line (mac_table): {self.exp.mac},{self.exp.hostname},{self.exp.ip}",
+                "fix the node's dhcp-host line (mac_table): "
+                f"{self.exp.mac},{self.exp.hostname},{self.exp.ip}",
             )
             return
         if hostname and message in ("OFFER", "ACK"):
@@ -147,21 +165,29 @@ class DhcpJudge(Judge):
     def explain_timeout(self) -> tuple[str, str]:
         mac = self.exp.mac
         if not self.seen:
-            return (f"no DHCPDISCOVER from {mac}: the node never asked for an address",
-                    "check that the node is powered, cabled to the boot network and set to "
-                    "boot from the network (IPMI: bootdev pxe)")
+            return (
+                f"no DHCPDISCOVER from {mac}: the node never asked for an address",
+                "check that the node is powered, cabled to the boot network and set to "
+                "boot from the network (IPMI: bootdev pxe)",
+            )
         if "OFFER" not in self.seen:
             extra = f" (server log: {self.server_lines[-1]})" if self.server_lines else ""
-            return (f"the node asked (DHCPDISCOVER) but no DHCPOFFER came{extra}",
-                    "check that dnsmasq serves this interface and knows the MAC (dhcp-host), "
-                    "and that no dhcp-ignore rule drops it")
+            return (
+                f"the node asked (DHCPDISCOVER) but no DHCPOFFER came{extra}",
+                "check that dnsmasq serves this interface and knows the MAC (dhcp-host), "
+                "and that no dhcp-ignore rule drops it",
+            )
         if self.exp.dhcp_final == "ACK" and "REQUEST" not in self.seen:
-            return ("the node got an offer but never requested it",
-                    "the offer lacks what the firmware needs (PXE options / option 43)")
+            return (
+                "the node got an offer but never requested it",
+                "the offer lacks what the firmware needs (PXE options / option 43)",
+            )
         if self.final is None:
             return ("no DHCPACK with the testbed's address", "check the dnsmasq log for this MAC")
-        return (f"DHCP never gave the hostname {self.exp.hostname}",
-                "add the hostname to the node's dhcp-host line (mac_table)")
+        return (
+            f"DHCP never gave the hostname {self.exp.hostname}",
+            "add the hostname to the node's dhcp-host line (mac_table)",
+        )
 
 
 _PXE_FALLBACK = re.compile(r"^pxelinux\.cfg/([0-9A-F]{1,8}|default)$")
@@ -180,12 +206,19 @@ class TftpFilesJudge(Judge):
 
     def _mine(self, event: Event) -> str | None:
         """The TFTP file this event is about, if it concerns this node."""
-        if isinstance(event, TftpRequest | TftpTransfer | TftpError):
-            if self.is_my_ip_or_mac(event.client_ip, event.client_mac) and event.filename:
-                return self.exp.tftp_name(event.filename)
-        elif isinstance(event, ServerLogLine) and event.path and event.kind.startswith("tftp"):
-            if event.kind == "tftp_not_found" or event.ip == self.exp.ip:
-                return self.exp.tftp_name(event.path)
+        if (
+            isinstance(event, TftpRequest | TftpTransfer | TftpError)
+            and event.filename
+            and self.is_my_ip_or_mac(event.client_ip, event.client_mac)
+        ):
+            return self.exp.tftp_name(event.filename)
+        if (
+            isinstance(event, ServerLogLine)
+            and event.path
+            and event.kind.startswith("tftp")
+            and (event.kind == "tftp_not_found" or event.ip == self.exp.ip)
+        ):
+            return self.exp.tftp_name(event.path)
         return None
 
     def observe(self, event: Event) -> None:
@@ -200,8 +233,11 @@ class TftpFilesJudge(Judge):
             and not (isinstance(event, ServerLogLine) and event.kind == "tftp_not_found")
         ):
             own = next(f for f in self.files if f.startswith("pxelinux.cfg/01-"))
-            self.fail_at(event, f"pxelinux did not take {own}; it went on to {name}",
-                         f"create {own} in the TFTP root (the node's MAC, lower case, dashes)")
+            self.fail_at(
+                event,
+                f"pxelinux did not take {own}; it went on to {name}",
+                f"create {own} in the TFTP root (the node's MAC, lower case, dashes)",
+            )
             return
         if name not in self.files:
             return
@@ -209,12 +245,17 @@ class TftpFilesJudge(Judge):
             self.requested.setdefault(name, event.t)
             self.note(event)
         elif isinstance(event, TftpError) and event.from_server:
-            self.fail_at(event, f"TFTP: the server answered {name} with error {event.code} "
-                                f"'{event.message}'",
-                         self._missing_fix(name))
+            self.fail_at(
+                event,
+                f"TFTP: the server answered {name} with error {event.code} '{event.message}'",
+                self._missing_fix(name),
+            )
         elif isinstance(event, ServerLogLine) and event.kind == "tftp_not_found":
-            self.fail_at(event, f"TFTP: {name} not found on the server ({event.path})",
-                         self._missing_fix(name))
+            self.fail_at(
+                event,
+                f"TFTP: {name} not found on the server ({event.path})",
+                self._missing_fix(name),
+            )
         elif isinstance(event, ServerLogLine) and event.kind == "tftp_error":
             self.note(event)
             self.partial[name] = event.message
@@ -241,21 +282,29 @@ class TftpFilesJudge(Judge):
             self.verdict = Verdict(True, max(self.done.values()))
 
     def _missing_fix(self, name: str) -> str:
-        return f"put {name} into the TFTP root ({self.exp.tftp_root}/{name}) or fix the name " \
-               "in the boot configuration"
+        return (
+            f"put {name} into the TFTP root ({self.exp.tftp_root}/{name}) or fix the name "
+            "in the boot configuration"
+        )
 
     def explain_timeout(self) -> tuple[str, str]:
         missing = [f for f in self.files if f not in self.done]
         never = [f for f in missing if f not in self.requested]
         if missing and missing[0] in self.partial:
-            return (f"TFTP transfer of {missing[0]} did not complete ({self.partial[missing[0]]})",
-                    "check the network between node and server for loss; the server log "
-                    "says whether dnsmasq gave up")
+            return (
+                f"TFTP transfer of {missing[0]} did not complete ({self.partial[missing[0]]})",
+                "check the network between node and server for loss; the server log "
+                "says whether dnsmasq gave up",
+            )
         if never and len(never) == len(missing):
-            return (f"the node never requested {', '.join(never)}",
-                    "the previous boot step did not get that far: see the console")
-        return (f"TFTP: {', '.join(missing)} not transferred whole",
-                "check the server log and the capture for this transfer")
+            return (
+                f"the node never requested {', '.join(never)}",
+                "the previous boot step did not get that far: see the console",
+            )
+        return (
+            f"TFTP: {', '.join(missing)} not transferred whole",
+            "check the server log and the capture for this transfer",
+        )
 
 
 class ConsoleJudge(Judge):
@@ -280,8 +329,9 @@ class KernelStartJudge(ConsoleJudge):
     stage = Stage.KERNEL_START
     patterns = (re.compile(r"Linux version \S+"), re.compile(r"nbh-initramfs: start"))
     timeout_cause = "no kernel output on the console after the kernel was transferred"
-    timeout_fix = ("check console= on the kernel command line, and that the kernel is built "
-                   "for this machine")
+    timeout_fix = (
+        "check console= on the kernel command line, and that the kernel is built for this machine"
+    )
 
 
 class NfsRootJudge(Judge):
@@ -296,7 +346,9 @@ class NfsRootJudge(Judge):
         self.nfs_seen = False
 
     def observe(self, event: Event) -> None:
-        if isinstance(event, NfsActivity) and self.is_my_ip_or_mac(event.client_ip, event.client_mac):
+        if isinstance(event, NfsActivity) and self.is_my_ip_or_mac(
+            event.client_ip, event.client_mac
+        ):
             if not self.nfs_seen:
                 self.nfs_seen = True
                 self.note(event)
@@ -309,18 +361,24 @@ class NfsRootJudge(Judge):
                 if m.group(1) == self.exp.root:
                     self.pass_at(event)
                 else:
-                    self.fail_at(event, f"the node mounted {m.group(1)}, the testbed's root is "
-                                        f"{self.exp.root}",
-                                 "fix nfsroot= in the node's boot configuration")
+                    self.fail_at(
+                        event,
+                        f"the node mounted {m.group(1)}, the testbed's root is {self.exp.root}",
+                        "fix nfsroot= in the node's boot configuration",
+                    )
             elif self._kernel_mounted.search(event.text):
                 self.pass_at(event)
 
     def explain_timeout(self) -> tuple[str, str]:
         if not self.nfs_seen:
-            return (f"no NFS traffic from {self.exp.ip} to the server",
-                    "the kernel did not get to mount its root: see the console")
-        return ("NFS traffic was seen but the root was not reported mounted",
-                "check the NFS server log and the export's client list")
+            return (
+                f"no NFS traffic from {self.exp.ip} to the server",
+                "the kernel did not get to mount its root: see the console",
+            )
+        return (
+            "NFS traffic was seen but the root was not reported mounted",
+            "check the NFS server log and the export's client list",
+        )
 
 
 class UserspaceJudge(ConsoleJudge):
@@ -356,9 +414,12 @@ class IdentityJudge(Judge):
         if name == self.exp.hostname:
             self.pass_at(event)
         else:
-            self.fail_at(event, f"the node calls itself {name}, the testbed says {self.exp.hostname}",
-                         "check the hostname the DHCP server gives (dhcp-host) and the node's "
-                         "MAC table (/opt/mac_nodes)")
+            self.fail_at(
+                event,
+                f"the node calls itself {name}, the testbed says {self.exp.hostname}",
+                "check the hostname the DHCP server gives (dhcp-host) and the node's "
+                "MAC table (/opt/mac_nodes)",
+            )
 
     def explain_timeout(self) -> tuple[str, str]:
         return ("the node did not report its hostname", "see the console")
@@ -383,24 +444,32 @@ class SshReadyJudge(Judge):
             return
         hostname = event.facts.get("hostname", "")
         if hostname != self.exp.hostname:
-            self.fail_at(event, f"SSH login works but the node says hostname {hostname!r}, "
-                                f"the testbed says {self.exp.hostname}",
-                         "check the DHCP hostname and the node's MAC table")
+            self.fail_at(
+                event,
+                f"SSH login works but the node says hostname {hostname!r}, "
+                f"the testbed says {self.exp.hostname}",
+                "check the DHCP hostname and the node's MAC table",
+            )
             return
         root = event.facts.get("root_mount", "").split()
         if len(root) >= 3 and (root[0] != self.exp.root or not root[2].startswith("nfs")):
-            self.fail_at(event, f"the node's root is {root[0]} ({root[2]}), the testbed's root is "
-                                f"the NFS export {self.exp.root}",
-                         "check nfsroot= in the node's boot configuration")
+            self.fail_at(
+                event,
+                f"the node's root is {root[0]} ({root[2]}), the testbed's root is "
+                f"the NFS export {self.exp.root}",
+                "check nfsroot= in the node's boot configuration",
+            )
             return
         self.pass_at(event)
 
     def explain_timeout(self) -> tuple[str, str]:
         if self.attempts == 0:
             return ("no SSH login was attempted", "the node did not reach userspace")
-        return (f"SSH login failed after {self.attempts} attempts: {self.last_error}",
-                "check that sshd runs on the node and the harness key is in "
-                "/root/.ssh/authorized_keys of the root")
+        return (
+            f"SSH login failed after {self.attempts} attempts: {self.last_error}",
+            "check that sshd runs on the node and the harness key is in "
+            "/root/.ssh/authorized_keys of the root",
+        )
 
 
 def judges_for(exp: BootExpectations, stages: tuple[Stage, ...]) -> dict[Stage, Judge]:

@@ -56,7 +56,9 @@ class StageMachine:
         self.results: dict[Stage, StageResult] = {}
         active: list[Stage] = []
         for stage in profile.stages:
-            self.results[stage] = StageResult(stage, deadline=profile.deadlines[stage] * deadline_scale)
+            self.results[stage] = StageResult(
+                stage, deadline=profile.deadlines[stage] * deadline_scale
+            )
             active.append(stage)
         for stage, why in profile.skipped.items():
             self.results[stage] = StageResult(stage, StageStatus.SKIPPED, note=why)
@@ -99,16 +101,12 @@ class StageMachine:
         if self.finished:
             return
         self._keep_tail(event)
-        for stage in self.active[self.index:]:
+        for stage in self.active[self.index :]:
             self.judges[stage].feed(event)
         self._advance()
         if self.finished:
             return
-        failed = next(
-            (s for s in self.active[self.index:]
-             if self.judges[s].verdict is not None and not self.judges[s].verdict.passed),  # type: ignore[union-attr]
-            None,
-        )
+        failed = next((s for s in self.active[self.index :] if self.judges[s].failed), None)
         if failed is not None:
             verdict = self.judges[failed].verdict
             assert verdict is not None
@@ -122,7 +120,11 @@ class StageMachine:
             hit = catalogue.match(event.text)
         elif isinstance(event, ServerLogLine) and event.mac == self.exp.mac:
             hit = catalogue.match(event.message, catalogue.SERVER_LOG_FAILURES)
-        elif isinstance(event, PowerEvent) and event.node == self.exp.node and event.action == "exited":
+        elif (
+            isinstance(event, PowerEvent)
+            and event.node == self.exp.node
+            and event.action == "exited"
+        ):
             assert self.current is not None
             hit = catalogue.Match(
                 None,
@@ -132,7 +134,7 @@ class StageMachine:
         if hit is None:
             return
         assert self.current is not None
-        stage = hit.stage if hit.stage in self.active[self.index:] else self.current
+        stage = hit.stage if hit.stage in self.active[self.index :] else self.current
         self.judges[stage].evidence.append(Evidence.of(event))
         self._fail(stage, event.t, hit.cause, hit.fix)
 
@@ -158,7 +160,7 @@ class StageMachine:
         result.end = t
         result.note = cause
         result.evidence = self.judges[stage].evidence
-        for between in self.active[self.index:self.active.index(stage)]:
+        for between in self.active[self.index : self.active.index(stage)]:
             self.results[between].note = f"not observed before {stage} failed"
             self.results[between].evidence = self.judges[between].evidence
         self.diagnosis = Diagnosis(
@@ -197,7 +199,7 @@ class StageMachine:
         """The record as it stands; stages never reached stay pending."""
         from harness.boot.stages import STAGE_ORDER
 
-        for stage in self.active[self.index:]:
+        for stage in self.active[self.index :]:
             result = self.results[stage]
             if result.status == StageStatus.PENDING and not result.evidence:
                 result.evidence = self.judges[stage].evidence

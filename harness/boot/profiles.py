@@ -35,7 +35,8 @@ class BootProfile:
 
 X86_BIOS = BootProfile(
     name="x86-bios",
-    description="x86 BIOS PXE: iPXE -> pxelinux -> pxelinux.cfg/01-<mac> -> kernel+initramfs -> NFS root",
+    description="x86 BIOS PXE: iPXE -> pxelinux -> pxelinux.cfg/01-<mac> -> kernel + initramfs "
+    "-> NFS root",
     arch="x86_64",
     deadlines={
         Stage.POWER_ON: 10.0,

@@ -47,8 +47,15 @@ class QemuPower:
     def on(self) -> None:
         self.prepare()
         self.machine.cont()
-        self.emit(PowerEvent(t=clock.now(), node=self.node, action="on", backend=self.backend,
-                             detail=f"QEMU pid {self.machine.process.pid if self.machine.process else '?'}"))
+        self.emit(
+            PowerEvent(
+                t=clock.now(),
+                node=self.node,
+                action="on",
+                backend=self.backend,
+                detail=f"QEMU pid {self.machine.process.pid if self.machine.process else '?'}",
+            )
+        )
 
     def off(self) -> None:
         was_on = self.machine.running

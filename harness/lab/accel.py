@@ -56,10 +56,24 @@ def probe_kvm(kernel: Path, initrd: Path, binary: str = "qemu-system-x86_64") ->
     if reason:
         return reason
     argv = [
-        binary, "-accel", "kvm", "-m", "128", "-nodefaults", "-no-user-config",
-        "-display", "none", "-serial", "stdio", "-no-reboot",
-        "-kernel", str(kernel), "-initrd", str(initrd),
-        "-append", "console=ttyS0 panic=-1",
+        binary,
+        "-accel",
+        "kvm",
+        "-m",
+        "128",
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-serial",
+        "stdio",
+        "-no-reboot",
+        "-kernel",
+        str(kernel),
+        "-initrd",
+        str(initrd),
+        "-append",
+        "console=ttyS0 panic=-1",
     ]
     proc = subprocess.Popen(
         argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT

@@ -27,7 +27,8 @@ def require_root(what: str = "The emulated lab") -> None:
     if os.geteuid() != 0:
         raise NeedsRoot(
             f"{what} needs root: it creates network namespaces, taps and an NFS server. "
-            "Run as root or with sudo (e.g. `sudo make boot`, `sudo .venv/bin/pytest tests_hw -m boot`)."
+            "Run as root or with sudo (e.g. `sudo make boot`, "
+            "`sudo .venv/bin/pytest tests_hw -m boot`)."
         )
 
 
@@ -39,6 +40,7 @@ def require_tools(tools: dict[str, str] | None = None) -> None:
     ]
     if missing:
         raise LabError(
-            "the emulated lab needs tools that are not installed: " + ", ".join(missing)
+            "the emulated lab needs tools that are not installed: "
+            + ", ".join(missing)
             + "; fix: run `make deps` (or apt-get install the packages named)"
         )

@@ -25,7 +25,14 @@ from harness.lab.layout import LabLayout, run_base
 from harness.lab.netns import NetworkNamespace
 from harness.lab.process import ProcessRecord, Spawned, terminate_all
 from harness.lab.qemu import QemuConfig, QemuMachine
-from harness.lab.services import Dnsmasq, Ganesha, Sshd, ensure_key, ipv6_ula, server_interface_address
+from harness.lab.services import (
+    Dnsmasq,
+    Ganesha,
+    Sshd,
+    ensure_key,
+    ipv6_ula,
+    server_interface_address,
+)
 from harness.lab.state import LabState, Owner
 from harness.provision.render import render_pxelinux_config, render_pxelinux_default
 from harness.testbed import Node, Testbed
@@ -92,7 +99,9 @@ class EmulatedLab:
             existing = LabState.load(self.layout.state_file)
             if existing is not None:
                 if self._can_attach(existing):
-                    self.progress(f"lab {self.layout.name}: reusing the lab brought up with `harness lab up`")
+                    self.progress(
+                        f"lab {self.layout.name}: reusing the lab brought up with `harness lab up`"
+                    )
                     self._attach(existing)
                     return self
                 if existing.owner is not None and existing.owner.alive():
@@ -104,7 +113,9 @@ class EmulatedLab:
                 self.progress(f"lab {self.layout.name}: removing {what} ({existing.namespace})")
                 self._teardown(existing)
             elif self.ns.exists():
-                self.progress(f"lab {self.layout.name}: removing namespace {self.ns.name} left without state")
+                self.progress(
+                    f"lab {self.layout.name}: removing namespace {self.ns.name} left without state"
+                )
                 self._teardown(None)
             self._state = LabState(
                 lab=self.layout.name,
@@ -161,10 +172,14 @@ class EmulatedLab:
         self.ns.create()
         for index, net in enumerate(self.testbed.networks.values()):
             self.ns.add_bridge(
-                net.interface, server_interface_address(self.testbed, net.name), ipv6=ipv6_ula(index)
+                net.interface,
+                server_interface_address(self.testbed, net.name),
+                ipv6=ipv6_ula(index),
             )
         for index, node in enumerate(self.testbed.nodes):
-            self.ns.add_tap(self.layout.tap_name(index), self.testbed.networks[node.network].interface)
+            self.ns.add_tap(
+                self.layout.tap_name(index), self.testbed.networks[node.network].interface
+            )
         authorized = self.layout.keys / "authorized_keys"
         authorized.write_text(Path(f"{self.ssh_key}.pub").read_text())
         for service in (Dnsmasq(self.layout, self.testbed), Ganesha(self.layout, self.testbed)):
@@ -195,7 +210,8 @@ class EmulatedLab:
         shutil.copy2(images.ldlinux, tftp / "ldlinux.c32")
         for profile, boot in self.testbed.boot.items():
             if profile.startswith("x86"):
-                shutil.copy2(images.kernel, tftp / boot.kernel)
+                if boot.kernel:
+                    shutil.copy2(images.kernel, tftp / boot.kernel)
                 if boot.initrd:
                     shutil.copy2(images.initrd, tftp / boot.initrd)
         for node in self.testbed.nodes:
@@ -257,7 +273,11 @@ class EmulatedLab:
                 nic=getattr(power, "nic", "virtio-net-pci"),
             )
             self._machines[node.name] = QemuMachine(
-                node.name, config, self.ns, self.layout.run, self.layout.log / f"qemu-{node.name}.log",
+                node.name,
+                config,
+                self.ns,
+                self.layout.run,
+                self.layout.log / f"qemu-{node.name}.log",
                 on_start=self._record_machine,
             )
         return self._machines[node.name]
@@ -335,5 +355,7 @@ def known_labs() -> list[str]:
     from harness.lab.netns import list_namespaces
 
     names = {p.stem for p in run_base().glob("*.json")} if run_base().exists() else set()
-    names |= {n[len(NAMESPACE_PREFIX):] for n in list_namespaces() if n.startswith(NAMESPACE_PREFIX)}
+    names |= {
+        n[len(NAMESPACE_PREFIX) :] for n in list_namespaces() if n.startswith(NAMESPACE_PREFIX)
+    }
     return sorted(names)

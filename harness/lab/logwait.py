@@ -99,4 +99,3 @@ def _drain(fd: int) -> None:
             pass
     except BlockingIOError:
         pass
-

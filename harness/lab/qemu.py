@@ -39,21 +39,33 @@ class QemuConfig:
     def argv(self, name: str, console_fd: int, qmp_fd: int) -> list[str]:
         return [
             self.binary,
-            "-name", name,
-            "-machine", f"{self.machine},accel={self.accel}",
-            "-m", str(self.memory_mb),
-            "-smp", str(self.cpus),
-            "-nodefaults", "-no-user-config",
+            "-name",
+            name,
+            "-machine",
+            f"{self.machine},accel={self.accel}",
+            "-m",
+            str(self.memory_mb),
+            "-smp",
+            str(self.cpus),
+            "-nodefaults",
+            "-no-user-config",
             # -nographic without a stdio serial: SeaBIOS and iPXE then print to the
             # serial port too (QEMU sets etc/sercon-port), so PXE errors are on the console.
             "-nographic",
-            "-chardev", f"socket,id=con0,fd={console_fd},server=on,wait=off",
-            "-serial", "chardev:con0",
-            "-chardev", f"socket,id=qmp0,fd={qmp_fd},server=on,wait=off",
-            "-mon", "chardev=qmp0,mode=control",
-            "-netdev", f"tap,id=n0,ifname={self.tap},script=no,downscript=no",
-            "-device", f"{self.nic},netdev=n0,mac={self.mac}",
-            "-boot", "order=n",
+            "-chardev",
+            f"socket,id=con0,fd={console_fd},server=on,wait=off",
+            "-serial",
+            "chardev:con0",
+            "-chardev",
+            f"socket,id=qmp0,fd={qmp_fd},server=on,wait=off",
+            "-mon",
+            "chardev=qmp0,mode=control",
+            "-netdev",
+            f"tap,id=n0,ifname={self.tap},script=no,downscript=no",
+            "-device",
+            f"{self.nic},netdev=n0,mac={self.mac}",
+            "-boot",
+            "order=n",
             "-no-reboot",
             "-S",
             *self.extra,
@@ -97,7 +109,9 @@ class QemuMachine:
                 *self.config.argv(self.name, listeners[0].fileno(), listeners[1].fileno())
             )
             self.process = Spawned(
-                f"qemu-{self.name}", argv, log=self.log,
+                f"qemu-{self.name}",
+                argv,
+                log=self.log,
                 pass_fds=[s.fileno() for s in listeners],
             )
             if self.process.record and self.on_start:

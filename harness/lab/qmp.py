@@ -34,7 +34,9 @@ class Qmp:
         self.execute("qmp_capabilities", timeout=timeout)
         return greeting
 
-    def execute(self, command: str, arguments: dict[str, Any] | None = None, *, timeout: float = 10) -> Any:
+    def execute(
+        self, command: str, arguments: dict[str, Any] | None = None, *, timeout: float = 10
+    ) -> Any:
         message: dict[str, Any] = {"execute": command}
         if arguments:
             message["arguments"] = arguments

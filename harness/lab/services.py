@@ -82,7 +82,11 @@ class Dnsmasq:
             log=self.layout.log / "dnsmasq.out",
         )
         wait_for_line(
-            self.log, "TFTP root is", timeout=START_TIMEOUT, pid=proc.pid, what="dnsmasq",
+            self.log,
+            "TFTP root is",
+            timeout=START_TIMEOUT,
+            pid=proc.pid,
+            what="dnsmasq",
             start_offset=offset,
         )
         return proc
@@ -91,7 +95,10 @@ class Dnsmasq:
         """``dnsmasq --test`` on the rendered configuration."""
         result = subprocess.run(
             ["dnsmasq", "--test", f"--conf-file={self.conf}"],
-            capture_output=True, text=True, timeout=10, check=False,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
         )
         if result.returncode != 0:
             raise LabError(f"dnsmasq rejects {self.conf}: {result.stderr.strip()}")
@@ -167,16 +174,24 @@ class Ganesha:
         proc = Spawned(
             self.name,
             ns.command(
-                "ganesha.nfsd", "-F",
-                "-L", str(self.log),
-                "-f", str(self.conf),
-                "-p", str(self.layout.run / "ganesha.pid"),
+                "ganesha.nfsd",
+                "-F",
+                "-L",
+                str(self.log),
+                "-f",
+                str(self.conf),
+                "-p",
+                str(self.layout.run / "ganesha.pid"),
             ),
             log=self.layout.log / "ganesha.out",
         )
         wait_for_line(
-            self.log, "NFS SERVER INITIALIZED", timeout=START_TIMEOUT, pid=proc.pid,
-            what="nfs-ganesha", start_offset=offset,
+            self.log,
+            "NFS SERVER INITIALIZED",
+            timeout=START_TIMEOUT,
+            pid=proc.pid,
+            what="nfs-ganesha",
+            start_offset=offset,
         )
         return proc
 
@@ -224,7 +239,11 @@ class Sshd:
             log=self.log,
         )
         wait_for_line(
-            self.log, "Server listening on", timeout=START_TIMEOUT, pid=proc.pid, what="sshd",
+            self.log,
+            "Server listening on",
+            timeout=START_TIMEOUT,
+            pid=proc.pid,
+            what="sshd",
             start_offset=offset,
         )
         return proc
@@ -233,7 +252,10 @@ class Sshd:
 def _ssh_keygen(path: Path) -> None:
     result = subprocess.run(
         ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "netboot-harness", "-f", str(path)],
-        capture_output=True, text=True, timeout=30, check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
     if result.returncode != 0:
         raise LabError(f"ssh-keygen failed for {path}: {result.stderr.strip()}")

@@ -114,7 +114,8 @@ class TftpRequest(Event):
 
     def describe(self) -> str:
         opts = " ".join(f"{k}={v}" for k, v in self.options.items())
-        return f"TFTP {self.op} {self.filename} from {self.client_ip}" + (f" [{opts}]" if opts else "")
+        suffix = f" [{opts}]" if opts else ""
+        return f"TFTP {self.op} {self.filename} from {self.client_ip}{suffix}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -45,7 +45,9 @@ def node_tag(node: Node) -> str:
     return PROFILE_TAGS.get(node.profile, node.profile.replace("-", ""))
 
 
-def render_dnsmasq_conf(testbed: Testbed, paths: DnsmasqPaths, extra: list[str] | None = None) -> str:
+def render_dnsmasq_conf(
+    testbed: Testbed, paths: DnsmasqPaths, extra: list[str] | None = None
+) -> str:
     """``dnsmasq.conf``: DHCP per network, TFTP, and the PXE boot of each x86 profile.
 
     ``extra`` lines go in verbatim (the emulated lab adds its pid and lease files).
@@ -103,9 +105,7 @@ def nfsroot_argument(testbed: Testbed, node: Node, root: PurePosixPath | None = 
     return f"nfsroot={server}:{root or testbed.server.root}"
 
 
-def render_pxelinux_config(
-    testbed: Testbed, node: Node, root: PurePosixPath | None = None
-) -> str:
+def render_pxelinux_config(testbed: Testbed, node: Node, root: PurePosixPath | None = None) -> str:
     """``pxelinux.cfg/01-<mac>``: the node's kernel, initrd and command line."""
     boot = testbed.boot.get(node.profile)
     if boot is None:

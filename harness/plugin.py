@@ -1,0 +1,281 @@
+"""The pytest plugin: options, markers and fixtures that wire the harness into a test run.
+
+It owns no behaviour of its own: it loads the testbed (``--testbed``), brings the
+emulated lab up once per session when the testbed is emulated, parametrises tests over
+the testbed's nodes, runs boots through :class:`~harness.boot.run.BootRun`, and reports:
+progress lines while nodes boot, a per-node stage table at the end, per-stage JUnit
+properties, and the run's report directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import pytest
+
+from harness import __version__
+from harness.boot.expect import expectations_for
+from harness.boot.profiles import get_profile
+from harness.boot.record import BootRecord
+from harness.boot.run import BootRun, StageChange
+from harness.boot.stages import StageStatus
+from harness.boot.table import stage_table
+from harness.errors import HarnessError
+from harness.testbed import Node, Testbed, load_testbed
+
+MARKERS = {
+    "boot": "boots nodes of the testbed and asserts every boot stage",
+    "provision": "provisions and verifies the testbed's boot server",
+    "regression": "regression checks of a candidate root (canary boots)",
+    "smoke": "checks on a booted node over SSH",
+    "fault": "injects a fault into the emulated lab and checks its diagnosis",
+    "lab": "needs the emulated lab (root, network namespaces, QEMU)",
+    "slow": "takes minutes",
+}
+
+TESTBED = pytest.StashKey[Testbed]()
+RUN_DIR = pytest.StashKey[Path]()
+RECORDS = pytest.StashKey[list[BootRecord]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("netboot-harness")
+    group.addoption(
+        "--testbed", help="testbed file (default: devices/emulated.yaml under the rootdir)"
+    )
+    group.addoption("--lab-name", help="name of the emulated lab (default: from the testbed name)")
+    group.addoption(
+        "--deadline-scale",
+        type=float,
+        default=float(os.environ.get("NBH_DEADLINE_SCALE", "1")),
+        help="multiply every stage deadline (slow hosts; default 1, or $NBH_DEADLINE_SCALE)",
+    )
+    group.addoption(
+        "--reports", help="directory for run reports (default: reports/ under the rootdir)"
+    )
+    group.addoption("--node", action="append", default=[], help="only these nodes (repeatable)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+    config.stash[RECORDS] = []
+
+
+def _testbed(config: pytest.Config) -> Testbed:
+    if TESTBED not in config.stash:
+        option = config.getoption("--testbed")
+        path = Path(option) if option else config.rootpath / "devices" / "emulated.yaml"
+        try:
+            config.stash[TESTBED] = load_testbed(path)
+        except HarnessError as exc:
+            raise pytest.UsageError(f"testbed: {exc}") from None
+    return config.stash[TESTBED]
+
+
+def _nodes(config: pytest.Config) -> list[Node]:
+    testbed = _testbed(config)
+    wanted = config.getoption("--node")
+    if not wanted:
+        return list(testbed.nodes)
+    unknown = set(wanted) - {n.name for n in testbed.nodes}
+    if unknown:
+        known = ", ".join(n.name for n in testbed.nodes)
+        raise pytest.UsageError(
+            f"--node {', '.join(sorted(unknown))}: not in testbed {testbed.name} (nodes: {known})"
+        )
+    return [n for n in testbed.nodes if n.name in wanted]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "node" in metafunc.fixturenames:
+        nodes = _nodes(metafunc.config)
+        metafunc.parametrize("node", nodes, ids=[n.name for n in nodes], scope="function")
+
+
+def _run_dir(config: pytest.Config) -> Path:
+    if RUN_DIR not in config.stash:
+        base = config.getoption("--reports")
+        root = Path(base) if base else config.rootpath / "reports"
+        run_id = os.environ.get("NBH_RUN_ID") or time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
+        config.stash[RUN_DIR] = root / run_id
+    return config.stash[RUN_DIR]
+
+
+# --- fixtures ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def testbed(pytestconfig: pytest.Config) -> Testbed:
+    """The testbed of this run (``--testbed``)."""
+    return _testbed(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def run_dir(pytestconfig: pytest.Config) -> Path:
+    """This run's report directory, ``reports/<run-id>/``."""
+    path = _run_dir(pytestconfig)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def lab(pytestconfig: pytest.Config, testbed: Testbed) -> Iterator[Any]:
+    """The emulated lab for an emulated testbed, up for the whole session."""
+    if not testbed.is_emulated:
+        pytest.fail(
+            f"testbed {testbed.name} describes hardware; booting hardware needs the power and "
+            "console backends of the control layer, which this version does not have yet",
+            pytrace=False,
+        )
+    from harness.lab.lab import EmulatedLab
+
+    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+
+    def say(message: str) -> None:
+        if reporter is not None:
+            reporter.write_line(f"[harness] {message}")
+
+    lab = EmulatedLab(testbed, pytestconfig.getoption("--lab-name"), progress=say)
+    previous = _sigterm_as_interrupt()
+    try:
+        try:
+            lab.up()
+        except HarnessError as exc:
+            pytest.fail(f"emulated lab: {exc}", pytrace=False)
+        yield lab
+    finally:
+        lab.down()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _sigterm_as_interrupt() -> Any:
+    """A SIGTERM (CI cancelling a job) unwinds like Ctrl-C, so fixtures tear down."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    return signal.signal(signal.SIGTERM, handler)
+
+
+@pytest.fixture
+def boot_node(
+    request: pytest.FixtureRequest,
+    pytestconfig: pytest.Config,
+    testbed: Testbed,
+    lab: Any,
+    run_dir: Path,
+) -> Iterator[Callable[[Node], BootRecord]]:
+    """Boot a node and judge every stage: ``record = boot_node(node)``.
+
+    The node is switched off again when the test ends.  Per-stage status and duration
+    become JUnit properties; the record joins the end-of-run stage table.
+    """
+    from harness.lab.target import EmulatedTarget
+
+    targets: list[EmulatedTarget] = []
+    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+
+    def progress(change: StageChange) -> None:
+        if reporter is None:
+            return
+        took = "" if change.duration is None else f" in {change.duration:.1f} s"
+        then = f", now {change.next_stage}" if change.next_stage else ""
+        reporter.ensure_newline()
+        reporter.write_line(
+            f"  {change.node}: {change.stage} {change.status}{took}{then}",
+            red=change.status == StageStatus.FAILED,
+        )
+
+    def boot(node: Node) -> BootRecord:
+        target = EmulatedTarget(lab, node)
+        targets.append(target)
+        profile = get_profile(node.profile)
+        artifacts = run_dir / _safe(request.node.nodeid)
+        tftp_root = str(lab.layout.server_path(testbed.server.tftp_root))
+        exp = expectations_for(testbed, node, tftp_root=tftp_root)
+        exp = replace(exp, file_sizes=target.file_sizes(exp.firmware_files + exp.kernel_files))
+        if reporter is not None:
+            reporter.ensure_newline()
+            reporter.write_line(
+                f"  {node.name}: powering on ({profile.name}, {len(profile.stages)} stages)"
+            )
+        record = BootRun(
+            target,
+            profile,
+            exp,
+            artifacts,
+            deadline_scale=pytestconfig.getoption("--deadline-scale"),
+            progress=progress,
+        ).run()
+        pytestconfig.stash[RECORDS].append(record)
+        for stage in record.stages:
+            request.node.user_properties.append((f"stage.{stage.stage}.status", str(stage.status)))
+            if stage.duration is not None:
+                request.node.user_properties.append(
+                    (f"stage.{stage.stage}.duration", f"{stage.duration:.3f}")
+                )
+        request.node.user_properties.append(("node", node.name))
+        request.node.user_properties.append(("artifacts", str(artifacts)))
+        return record
+
+    yield boot
+    for target in targets:
+        target.power_off()
+
+
+def _safe(nodeid: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid).strip("_")[:120]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _junit_suite_properties(request: pytest.FixtureRequest, pytestconfig: pytest.Config) -> None:
+    xml = getattr(pytestconfig, "_xml", None)
+    if xml is None or TESTBED not in pytestconfig.stash:
+        return
+    record = request.getfixturevalue("record_testsuite_property")
+    record("testbed", pytestconfig.stash[TESTBED].name)
+    record("harness_version", __version__)
+
+
+# --- reporting --------------------------------------------------------------------------
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    records = config.stash.get(RECORDS, [])
+    if records:
+        terminalreporter.section(f"boot stages (testbed {config.stash[TESTBED].name})")
+        for line in stage_table(records):
+            terminalreporter.write_line(line)
+    if RUN_DIR in config.stash and config.stash[RUN_DIR].exists():
+        terminalreporter.write_line(f"reports: {config.stash[RUN_DIR]}")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    if TESTBED not in config.stash:
+        return None
+    tb = config.stash[TESTBED]
+    kind = "emulated" if tb.is_emulated else "hardware"
+    return [
+        f"netboot-harness {__version__}: testbed {tb.name} ({kind}, {len(tb.nodes)} nodes) "
+        f"from {tb.path}"
+    ]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuse early, with one clear line, when lab tests are selected without root."""
+    needs_lab = [i for i in items if i.get_closest_marker("boot") or i.get_closest_marker("lab")]
+    if needs_lab and _testbed(config).is_emulated and os.geteuid() != 0:
+        raise pytest.UsageError(
+            f"{len(needs_lab)} selected tests need the emulated lab, which needs root "
+            "(network namespaces, taps, NFS server): run as root or with sudo, "
+            "e.g. `sudo make boot`"
+        )

@@ -1,0 +1,36 @@
+"""The boot suite: every node of the testbed is power-cycled and every boot stage judged.
+
+Run with ``pytest tests_hw -m boot`` (default testbed: the emulated one) or
+``--testbed devices/<file>.yaml``.  A failure names the stage, the cause and the
+evidence; the run's artifacts (pcap, console log, server log, timeline) are under
+``reports/<run-id>/``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from harness.boot.record import BootRecord
+from harness.boot.stages import StageStatus
+from harness.testbed import Node, Testbed
+
+pytestmark = pytest.mark.boot
+
+
+def test_boot(node: Node, testbed: Testbed, boot_node: Callable[[Node], BootRecord]) -> None:
+    record = boot_node(node)
+    if record.diagnosis is not None:
+        pytest.fail(str(record.diagnosis), pytrace=False)
+    for stage in record.stages:
+        if stage.status == StageStatus.SKIPPED:
+            assert stage.note, f"{stage.stage} is skipped without a reason"
+            continue
+        assert stage.status == StageStatus.PASSED, f"{stage.stage}: {stage.status} {stage.note}"
+        assert stage.evidence, f"{stage.stage} passed without evidence"
+    # What the node says about itself once logged in: the testbed's name, the NFS root.
+    assert record.facts.get("hostname") == node.hostname
+    source, _mountpoint, fstype = record.facts["root_mount"].split()[:3]
+    assert source == f"{testbed.server_address(node.network)}:{testbed.server.root}"
+    assert fstype.startswith("nfs")
