@@ -263,7 +263,9 @@ class TftpFilesJudge(Judge):
             if event.complete and self._whole(name, event):
                 self._done(name, event)
             elif event.bytes:
-                self.partial[name] = f"{event.bytes} bytes of {event.declared_size or '?'}"
+                self.partial.setdefault(
+                    name, f"{event.bytes} bytes of {event.declared_size or '?'}"
+                )
                 self.note(event)
         elif isinstance(event, ServerLogLine) and event.kind == "tftp_sent":
             self._done(name, event)
@@ -273,6 +275,7 @@ class TftpFilesJudge(Judge):
         if size is not None and event.bytes != size:
             self.partial[name] = f"{event.bytes} of {size} bytes"
             return False
+        self.partial.pop(name, None)
         return True
 
     def _done(self, name: str, event: Event) -> None:

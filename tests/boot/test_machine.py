@@ -1,0 +1,179 @@
+"""The stage machine on synthetic event streams: good boots, failures, deadlines."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from harness.boot.machine import StageMachine
+from harness.boot.profiles import X86_BIOS
+from harness.boot.stages import Stage, StageStatus
+from harness.observe.events import Event, PowerEvent, SshProbe
+
+from .streams import CFG, EXP, IP, console, dhcp, good_boot, log_not_found, rrq, sent, tftp_error
+
+T0 = 100.0
+
+
+def run(events: list[Event], exp=EXP, until: float | None = None) -> StageMachine:
+    machine = StageMachine(X86_BIOS, exp, T0)
+    for event in events:
+        machine.feed(event)
+        if machine.finished:
+            break
+    if until is not None and not machine.finished:
+        machine.expire(until)
+    return machine
+
+
+def test_good_boot_passes_every_stage_in_order() -> None:
+    machine = run(good_boot(T0))
+    record = machine.record(ended=T0 + 10)
+    assert record.passed, record.diagnosis
+    statuses = {s.stage: s.status for s in record.stages}
+    assert statuses[Stage.CONTENT_MOUNT] == StageStatus.SKIPPED
+    assert all(v == StageStatus.PASSED for k, v in statuses.items() if k != Stage.CONTENT_MOUNT)
+    ends = [s.end for s in record.stages if s.status == StageStatus.PASSED]
+    assert ends == sorted(ends)
+    # each stage starts where the one before ended
+    passed = [s for s in record.stages if s.status == StageStatus.PASSED]
+    for before, after in zip(passed, passed[1:], strict=False):
+        assert after.start == before.end
+    assert record.stage(Stage.TFTP_KERNEL).end == T0 + 4
+    assert record.stage(Stage.SSH_READY).end == T0 + 9
+
+
+def test_missing_kernel_fails_tftp_kernel_and_names_the_file() -> None:
+    events = [e for e in good_boot(T0) if e.t < T0 + 3]
+    events += [rrq(T0 + 3, "vmlinuz"), tftp_error(T0 + 3.01, "vmlinuz"), log_not_found(T0 + 3.02, "vmlinuz")]
+    machine = run(events)
+    assert machine.finished
+    diagnosis = machine.diagnosis
+    assert diagnosis is not None
+    assert diagnosis.stage == Stage.TFTP_KERNEL
+    assert "vmlinuz" in diagnosis.cause
+    assert "vmlinuz" in diagnosis.fix
+    record = machine.record(ended=T0 + 4)
+    assert record.stage(Stage.TFTP_FIRMWARE).status == StageStatus.PASSED
+    assert record.stage(Stage.KERNEL_START).status == StageStatus.PENDING
+
+
+def test_server_log_alone_is_enough_to_name_a_missing_file() -> None:
+    events = [e for e in good_boot(T0) if e.t < T0 + 3] + [log_not_found(T0 + 3.02, "initrd.img")]
+    machine = run(events)
+    assert machine.diagnosis is not None
+    assert machine.diagnosis.stage == Stage.TFTP_KERNEL
+    assert "initrd.img not found" in machine.diagnosis.cause
+
+
+def test_wrong_address_fails_dhcp() -> None:
+    events = [PowerEvent(t=T0, node="node02", action="on", backend="qemu"), dhcp(T0 + 1, "DISCOVER"),
+              dhcp(T0 + 1.1, "OFFER", yiaddr="10.42.0.99", hostname="node02")]
+    machine = run(events)
+    assert machine.diagnosis is not None
+    assert machine.diagnosis.stage == Stage.DHCP
+    assert "10.42.0.99" in machine.diagnosis.cause and IP in machine.diagnosis.cause
+
+
+def test_no_discover_fails_dhcp_at_its_deadline_with_the_reason() -> None:
+    events: list[Event] = [PowerEvent(t=T0 + 0.1, node="node02", action="on", backend="qemu")]
+    machine = run(events)
+    assert not machine.finished
+    deadline = machine.deadline_at()
+    assert deadline == T0 + 0.1 + X86_BIOS.deadlines[Stage.DHCP]
+    machine.expire(deadline - 0.01)
+    assert not machine.finished
+    machine.expire(deadline)
+    assert machine.diagnosis is not None
+    assert machine.diagnosis.stage == Stage.DHCP
+    assert "no DHCPDISCOVER" in machine.diagnosis.cause
+
+
+def test_deadline_scale_stretches_deadlines() -> None:
+    machine = StageMachine(X86_BIOS, EXP, T0, deadline_scale=2.0)
+    assert machine.deadline_at() == T0 + 2 * X86_BIOS.deadlines[Stage.POWER_ON]
+
+
+def test_fallback_to_default_config_fails_tftp_firmware() -> None:
+    events = [e for e in good_boot(T0) if e.t < T0 + 2.4]  # pxelinux.0, ldlinux.c32
+    events += [tftp_error(T0 + 2.6, CFG), rrq(T0 + 2.7, "pxelinux.cfg/0A2A0002"),
+               rrq(T0 + 2.8, "pxelinux.cfg/default")]
+    machine = run(events)
+    assert machine.diagnosis is not None
+    assert machine.diagnosis.stage == Stage.TFTP_FIRMWARE
+    assert CFG in machine.diagnosis.cause or CFG in machine.diagnosis.fix
+
+
+def test_nfs_mount_failure_on_console_fails_nfs_root_at_once() -> None:
+    events = [e for e in good_boot(T0) if e.t <= T0 + 6]
+    events.append(console(T0 + 7, "nbh-initramfs: nfs root mount failed 10.42.0.250:/pxe/root: Permission denied"))
+    machine = run(events)
+    assert machine.diagnosis is not None
+    assert machine.diagnosis.stage == Stage.NFS_ROOT
+    assert "Permission denied" in machine.diagnosis.cause
+
+
+def test_kernel_panic_before_its_stage_is_reached_is_pinned_to_its_stage() -> None:
+    # the "Linux version" line was not printed (quiet kernel): the panic still names nfs_root
+    events = [e for e in good_boot(T0) if e.t <= T0 + 4.5]
+    events.append(console(T0 + 6, "Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,255)"))
+    machine = run(events)
+    assert machine.diagnosis is not None
+    assert machine.diagnosis.stage == Stage.NFS_ROOT
+    record = machine.record(ended=T0 + 7)
+    assert record.stage(Stage.KERNEL_START).status == StageStatus.PENDING
+    assert "not observed" in record.stage(Stage.KERNEL_START).note
+
+
+def test_node_powering_off_fails_the_current_stage() -> None:
+    events = [e for e in good_boot(T0) if e.t <= T0 + 6]
+    events.append(PowerEvent(t=T0 + 6.5, node="node02", action="exited", backend="qemu", detail="status 0"))
+    machine = run(events)
+    assert machine.diagnosis is not None
+    assert machine.diagnosis.stage == Stage.NFS_ROOT
+    assert "powered off" in machine.diagnosis.cause
+
+
+def test_wrong_hostname_over_ssh_fails() -> None:
+    events = [e for e in good_boot(T0) if not isinstance(e, SshProbe)]
+    events.append(SshProbe(t=T0 + 9, node="node02", address=IP, ok=True,
+                           facts={"hostname": "node07", "root_mount": "10.42.0.250:/pxe/root / nfs4 rw"}))
+    machine = run(events)
+    assert machine.diagnosis is not None
+    assert machine.diagnosis.stage == Stage.SSH_READY
+    assert "node07" in machine.diagnosis.cause
+
+
+def test_events_of_other_nodes_are_ignored() -> None:
+    other = replace(EXP, node="node03", mac="52:54:00:42:00:03", ip="10.42.0.3", hostname="node03")
+    machine = run(good_boot(T0), exp=other, until=T0 + 1000)
+    assert machine.diagnosis is not None
+    assert machine.diagnosis.stage == Stage.POWER_ON
+
+
+def test_lagging_source_does_not_fail_a_stage_that_passes_later() -> None:
+    """The console can report the kernel before the capture delivers the initrd's end."""
+    events = good_boot(T0)
+    kernel_line = next(e for e in events if "Linux version" in getattr(e, "text", ""))
+    initrd_done = next(e for e in events if getattr(e, "filename", "") == "initrd.img" and e.t == T0 + 4)
+    events.remove(kernel_line)
+    events.insert(events.index(initrd_done), kernel_line)
+    machine = run(events)
+    assert machine.record(ended=T0 + 10).passed
+
+
+def test_tftp_transfer_shorter_than_the_file_is_not_whole() -> None:
+    events = [e for e in good_boot(T0) if e.t < T0 + 3]
+    events += [rrq(T0 + 3, "vmlinuz"), sent(T0 + 3.5, "vmlinuz", 4000)]
+    machine = run(events, until=T0 + 1000)
+    assert machine.diagnosis is not None
+    assert machine.diagnosis.stage == Stage.TFTP_KERNEL
+    assert "4000 of 8000" in machine.diagnosis.cause
+
+
+def test_request_for_default_config_means_the_per_mac_config_was_not_taken() -> None:
+    events = [e for e in good_boot(T0) if e.t < T0 + 2.4]
+    events += [rrq(T0 + 2.7, "pxelinux.cfg/0A2A0002"), rrq(T0 + 2.8, "pxelinux.cfg/default")]
+    machine = run(events)
+    assert machine.diagnosis is not None
+    assert machine.diagnosis.stage == Stage.TFTP_FIRMWARE
+    assert "did not take" in machine.diagnosis.cause and CFG in machine.diagnosis.cause
