@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from itertools import pairwise
 
 from harness.boot.machine import StageMachine
 from harness.boot.profiles import X86_BIOS
@@ -36,7 +37,7 @@ def test_good_boot_passes_every_stage_in_order() -> None:
     assert ends == sorted(ends)
     # each stage starts where the one before ended
     passed = [s for s in record.stages if s.status == StageStatus.PASSED]
-    for before, after in zip(passed, passed[1:], strict=False):
+    for before, after in pairwise(passed):
         assert after.start == before.end
     assert record.stage(Stage.TFTP_KERNEL).end == T0 + 4
     assert record.stage(Stage.SSH_READY).end == T0 + 9
@@ -44,7 +45,11 @@ def test_good_boot_passes_every_stage_in_order() -> None:
 
 def test_missing_kernel_fails_tftp_kernel_and_names_the_file() -> None:
     events = [e for e in good_boot(T0) if e.t < T0 + 3]
-    events += [rrq(T0 + 3, "vmlinuz"), tftp_error(T0 + 3.01, "vmlinuz"), log_not_found(T0 + 3.02, "vmlinuz")]
+    events += [
+        rrq(T0 + 3, "vmlinuz"),
+        tftp_error(T0 + 3.01, "vmlinuz"),
+        log_not_found(T0 + 3.02, "vmlinuz"),
+    ]
     machine = run(events)
     assert machine.finished
     diagnosis = machine.diagnosis
@@ -66,8 +71,11 @@ def test_server_log_alone_is_enough_to_name_a_missing_file() -> None:
 
 
 def test_wrong_address_fails_dhcp() -> None:
-    events = [PowerEvent(t=T0, node="node02", action="on", backend="qemu"), dhcp(T0 + 1, "DISCOVER"),
-              dhcp(T0 + 1.1, "OFFER", yiaddr="10.42.0.99", hostname="node02")]
+    events = [
+        PowerEvent(t=T0, node="node02", action="on", backend="qemu"),
+        dhcp(T0 + 1, "DISCOVER"),
+        dhcp(T0 + 1.1, "OFFER", yiaddr="10.42.0.99", hostname="node02"),
+    ]
     machine = run(events)
     assert machine.diagnosis is not None
     assert machine.diagnosis.stage == Stage.DHCP
@@ -95,8 +103,11 @@ def test_deadline_scale_stretches_deadlines() -> None:
 
 def test_fallback_to_default_config_fails_tftp_firmware() -> None:
     events = [e for e in good_boot(T0) if e.t < T0 + 2.4]  # pxelinux.0, ldlinux.c32
-    events += [tftp_error(T0 + 2.6, CFG), rrq(T0 + 2.7, "pxelinux.cfg/0A2A0002"),
-               rrq(T0 + 2.8, "pxelinux.cfg/default")]
+    events += [
+        tftp_error(T0 + 2.6, CFG),
+        rrq(T0 + 2.7, "pxelinux.cfg/0A2A0002"),
+        rrq(T0 + 2.8, "pxelinux.cfg/default"),
+    ]
     machine = run(events)
     assert machine.diagnosis is not None
     assert machine.diagnosis.stage == Stage.TFTP_FIRMWARE
@@ -105,7 +116,11 @@ def test_fallback_to_default_config_fails_tftp_firmware() -> None:
 
 def test_nfs_mount_failure_on_console_fails_nfs_root_at_once() -> None:
     events = [e for e in good_boot(T0) if e.t <= T0 + 6]
-    events.append(console(T0 + 7, "nbh-initramfs: nfs root mount failed 10.42.0.250:/pxe/root: Permission denied"))
+    events.append(
+        console(
+            T0 + 7, "nbh-initramfs: nfs root mount failed 10.42.0.250:/pxe/root: Permission denied"
+        )
+    )
     machine = run(events)
     assert machine.diagnosis is not None
     assert machine.diagnosis.stage == Stage.NFS_ROOT
@@ -115,7 +130,12 @@ def test_nfs_mount_failure_on_console_fails_nfs_root_at_once() -> None:
 def test_kernel_panic_before_its_stage_is_reached_is_pinned_to_its_stage() -> None:
     # the "Linux version" line was not printed (quiet kernel): the panic still names nfs_root
     events = [e for e in good_boot(T0) if e.t <= T0 + 4.5]
-    events.append(console(T0 + 6, "Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,255)"))
+    events.append(
+        console(
+            T0 + 6,
+            "Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,255)",
+        )
+    )
     machine = run(events)
     assert machine.diagnosis is not None
     assert machine.diagnosis.stage == Stage.NFS_ROOT
@@ -126,7 +146,9 @@ def test_kernel_panic_before_its_stage_is_reached_is_pinned_to_its_stage() -> No
 
 def test_node_powering_off_fails_the_current_stage() -> None:
     events = [e for e in good_boot(T0) if e.t <= T0 + 6]
-    events.append(PowerEvent(t=T0 + 6.5, node="node02", action="exited", backend="qemu", detail="status 0"))
+    events.append(
+        PowerEvent(t=T0 + 6.5, node="node02", action="exited", backend="qemu", detail="status 0")
+    )
     machine = run(events)
     assert machine.diagnosis is not None
     assert machine.diagnosis.stage == Stage.NFS_ROOT
@@ -135,8 +157,15 @@ def test_node_powering_off_fails_the_current_stage() -> None:
 
 def test_wrong_hostname_over_ssh_fails() -> None:
     events = [e for e in good_boot(T0) if not isinstance(e, SshProbe)]
-    events.append(SshProbe(t=T0 + 9, node="node02", address=IP, ok=True,
-                           facts={"hostname": "node07", "root_mount": "10.42.0.250:/pxe/root / nfs4 rw"}))
+    events.append(
+        SshProbe(
+            t=T0 + 9,
+            node="node02",
+            address=IP,
+            ok=True,
+            facts={"hostname": "node07", "root_mount": "10.42.0.250:/pxe/root / nfs4 rw"},
+        )
+    )
     machine = run(events)
     assert machine.diagnosis is not None
     assert machine.diagnosis.stage == Stage.SSH_READY
@@ -154,7 +183,9 @@ def test_lagging_source_does_not_fail_a_stage_that_passes_later() -> None:
     """The console can report the kernel before the capture delivers the initrd's end."""
     events = good_boot(T0)
     kernel_line = next(e for e in events if "Linux version" in getattr(e, "text", ""))
-    initrd_done = next(e for e in events if getattr(e, "filename", "") == "initrd.img" and e.t == T0 + 4)
+    initrd_done = next(
+        e for e in events if getattr(e, "filename", "") == "initrd.img" and e.t == T0 + 4
+    )
     events.remove(kernel_line)
     events.insert(events.index(initrd_done), kernel_line)
     machine = run(events)
