@@ -68,7 +68,7 @@ def wait_for_line(
                 raise LabError(f"{what} exited during start-up; its log ends:\n{tail(path)}")
             if deadline.expired():
                 raise LabError(
-                    f"{what} did not report ready ({needle!r}) within {timeout:.0f} s; "
+                    f"{what} did not report ready ({needle!r}) within {timeout:g} s; "
                     f"its log ends:\n{tail(path)}"
                 )
             for fd, _ in poller.poll(deadline.remaining() * 1000):
