@@ -68,12 +68,21 @@ def pytest_configure(config: pytest.Config) -> None:
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
     config.stash[RECORDS] = []
+    # A bad --testbed or --node is a usage error before anything runs, not a
+    # collection error per test; the default testbed is loaded if it is there.
+    if config.getoption("--testbed") or _default_testbed(config).exists():
+        _testbed(config)
+        _nodes(config)
+
+
+def _default_testbed(config: pytest.Config) -> Path:
+    return config.rootpath / "devices" / "emulated.yaml"
 
 
 def _testbed(config: pytest.Config) -> Testbed:
     if TESTBED not in config.stash:
         option = config.getoption("--testbed")
-        path = Path(option) if option else config.rootpath / "devices" / "emulated.yaml"
+        path = Path(option) if option else _default_testbed(config)
         try:
             config.stash[TESTBED] = load_testbed(path)
         except HarnessError as exc:
@@ -216,20 +225,27 @@ def boot_node(
             deadline_scale=pytestconfig.getoption("--deadline-scale"),
             progress=progress,
         ).run()
-        pytestconfig.stash[RECORDS].append(record)
-        for stage in record.stages:
-            request.node.user_properties.append((f"stage.{stage.stage}.status", str(stage.status)))
-            if stage.duration is not None:
-                request.node.user_properties.append(
-                    (f"stage.{stage.stage}.duration", f"{stage.duration:.3f}")
-                )
-        request.node.user_properties.append(("node", node.name))
-        request.node.user_properties.append(("artifacts", str(artifacts)))
+        report_boot(request, record, artifacts)
         return record
 
     yield boot
     for target in targets:
         target.power_off()
+
+
+def report_boot(request: pytest.FixtureRequest, record: BootRecord, artifacts: Path) -> None:
+    """Make a boot part of the run's results: the stage table at the end, and the
+    per-stage status and duration as JUnit properties of the test."""
+    request.config.stash[RECORDS].append(record)
+    props = request.node.user_properties
+    props.append(("node", record.node))
+    for stage in record.stages:
+        props.append((f"stage.{stage.stage}.status", str(stage.status)))
+        if stage.duration is not None:
+            props.append((f"stage.{stage.stage}.duration", f"{stage.duration:.3f}"))
+    if record.diagnosis is not None:
+        props.append(("diagnosis", f"{record.diagnosis.stage}: {record.diagnosis.cause}"))
+    props.append(("artifacts", str(artifacts)))
 
 
 def _safe(nodeid: str) -> str:
