@@ -126,6 +126,6 @@ def test_stage_table_and_junit_stage_properties(project: pytest.Pytester) -> Non
     xml = (project.path / "junit.xml").read_text()
     assert '<property name="stage.dhcp.status" value="passed"' in xml
     assert '<property name="stage.tftp_kernel.status" value="failed"' in xml
-    assert '<property name="stage.dhcp.duration" value="1.300"' in xml
+    assert '<property name="stage.dhcp.duration" value="1.200"' in xml
     assert '<property name="testbed" value="emulated"' in xml
     assert '<property name="harness_version"' in xml
