@@ -253,13 +253,14 @@ def _safe(nodeid: str) -> str:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _junit_suite_properties(request: pytest.FixtureRequest, pytestconfig: pytest.Config) -> None:
-    xml = getattr(pytestconfig, "_xml", None)
-    if xml is None or TESTBED not in pytestconfig.stash:
-        return
-    record = request.getfixturevalue("record_testsuite_property")
-    record("testbed", pytestconfig.stash[TESTBED].name)
-    record("harness_version", __version__)
+def _junit_suite_properties(
+    record_testsuite_property: Callable[[str, object], None], pytestconfig: pytest.Config
+) -> None:
+    """The testbed and harness version on the JUnit test suite (a no-op without
+    ``--junitxml``)."""
+    if TESTBED in pytestconfig.stash:
+        record_testsuite_property("testbed", pytestconfig.stash[TESTBED].name)
+    record_testsuite_property("harness_version", __version__)
 
 
 # --- reporting --------------------------------------------------------------------------
