@@ -289,7 +289,7 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Refuse early, with one clear line, when lab tests are selected without root."""
-    needs_lab = [i for i in items if i.get_closest_marker("boot") or i.get_closest_marker("lab")]
+    needs_lab = [i for i in items if "lab" in getattr(i, "fixturenames", ())]
     if needs_lab and _testbed(config).is_emulated and os.geteuid() != 0:
         raise pytest.UsageError(
             f"{len(needs_lab)} selected tests need the emulated lab, which needs root "

@@ -67,7 +67,7 @@ def test_lab_tests_without_root_stop_with_one_clear_line(
         """
         import pytest
         @pytest.mark.boot
-        def test_boot(node): pass
+        def test_boot(node, lab): pass
         """
     )
     result = project.runpytest_inprocess(*NO_LABGRID)

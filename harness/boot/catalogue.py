@@ -97,6 +97,12 @@ CONSOLE_FAILURES: tuple[KnownFailure, ...] = (
         "check that the NFS server is running and reachable from the node",
     ),
     _k(
+        r"nbh-initramfs: no /sbin/init on the nfs root (\S+)",
+        Stage.USERSPACE,
+        "the NFS root {0} has no executable /sbin/init",
+        "restore /sbin/init in the root, or point nfsroot= at the right root",
+    ),
+    _k(
         r"Kernel panic - not syncing: (Attempted to kill init|No working init found)",
         Stage.USERSPACE,
         "the kernel could not run init from the root ({0})",

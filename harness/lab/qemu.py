@@ -37,39 +37,31 @@ class QemuConfig:
     extra: tuple[str, ...] = field(default_factory=tuple)
 
     def argv(self, name: str, console_fd: int, qmp_fd: int) -> list[str]:
-        return [
-            self.binary,
-            "-name",
-            name,
-            "-machine",
-            f"{self.machine},accel={self.accel}",
-            "-m",
-            str(self.memory_mb),
-            "-smp",
-            str(self.cpus),
+        options: list[tuple[str, str]] = [
+            ("-name", name),
+            ("-machine", f"{self.machine},accel={self.accel}"),
+            ("-m", str(self.memory_mb)),
+            ("-smp", str(self.cpus)),
+            ("-chardev", f"socket,id=con0,fd={console_fd},server=on,wait=off"),
+            ("-serial", "chardev:con0"),
+            ("-chardev", f"socket,id=qmp0,fd={qmp_fd},server=on,wait=off"),
+            ("-mon", "chardev=qmp0,mode=control"),
+            ("-netdev", f"tap,id=n0,ifname={self.tap},script=no,downscript=no"),
+            ("-device", f"{self.nic},netdev=n0,mac={self.mac}"),
+            # Entropy for the guest: without it dropbear waits ~1 s for randomness.
+            ("-device", "virtio-rng-pci"),
+            ("-boot", "order=n"),
+        ]
+        flags = [
             "-nodefaults",
             "-no-user-config",
             # -nographic without a stdio serial: SeaBIOS and iPXE then print to the
             # serial port too (QEMU sets etc/sercon-port), so PXE errors are on the console.
             "-nographic",
-            "-chardev",
-            f"socket,id=con0,fd={console_fd},server=on,wait=off",
-            "-serial",
-            "chardev:con0",
-            "-chardev",
-            f"socket,id=qmp0,fd={qmp_fd},server=on,wait=off",
-            "-mon",
-            "chardev=qmp0,mode=control",
-            "-netdev",
-            f"tap,id=n0,ifname={self.tap},script=no,downscript=no",
-            "-device",
-            f"{self.nic},netdev=n0,mac={self.mac}",
-            "-boot",
-            "order=n",
             "-no-reboot",
-            "-S",
-            *self.extra,
+            "-S",  # start paused: power-on is the QMP "cont"
         ]
+        return [self.binary, *flags, *(x for pair in options for x in pair), *self.extra]
 
 
 class QemuMachine:
