@@ -9,6 +9,7 @@ properties, and the run's report directory.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -147,11 +148,8 @@ def lab(pytestconfig: pytest.Config, testbed: Testbed) -> Iterator[Any]:
         )
     from harness.lab.lab import EmulatedLab
 
-    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
-
     def say(message: str) -> None:
-        if reporter is not None:
-            reporter.write_line(f"[harness] {message}")
+        live_line(pytestconfig, f"[harness] {message}")
 
     lab = EmulatedLab(testbed, pytestconfig.getoption("--lab-name"), progress=say)
     previous = _sigterm_as_interrupt()
@@ -191,15 +189,11 @@ def boot_node(
     from harness.lab.target import EmulatedTarget
 
     targets: list[EmulatedTarget] = []
-    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
-
     def progress(change: StageChange) -> None:
-        if reporter is None:
-            return
         took = "" if change.duration is None else f" in {change.duration:.1f} s"
         then = f", now {change.next_stage}" if change.next_stage else ""
-        reporter.ensure_newline()
-        reporter.write_line(
+        live_line(
+            pytestconfig,
             f"  {change.node}: {change.stage} {change.status}{took}{then}",
             red=change.status == StageStatus.FAILED,
         )
@@ -212,11 +206,8 @@ def boot_node(
         tftp_root = str(lab.layout.server_path(testbed.server.tftp_root))
         exp = expectations_for(testbed, node, tftp_root=tftp_root)
         exp = replace(exp, file_sizes=target.file_sizes(exp.firmware_files + exp.kernel_files))
-        if reporter is not None:
-            reporter.ensure_newline()
-            reporter.write_line(
-                f"  {node.name}: powering on ({profile.name}, {len(profile.stages)} stages)"
-            )
+        stages = len(profile.stages)
+        live_line(pytestconfig, f"  {node.name}: powering on ({profile.name}, {stages} stages)")
         record = BootRun(
             target,
             profile,
@@ -246,6 +237,18 @@ def report_boot(request: pytest.FixtureRequest, record: BootRecord, artifacts: P
     if record.diagnosis is not None:
         props.append(("diagnosis", f"{record.diagnosis.stage}: {record.diagnosis.cause}"))
     props.append(("artifacts", str(artifacts)))
+
+
+def live_line(config: pytest.Config, text: str, **markup: bool) -> None:
+    """Write a line to the terminal now, while a test runs (output capture is set aside
+    for it, as pytest's live logging does)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+    capman = config.pluginmanager.get_plugin("capturemanager")
+    with capman.global_and_fixture_disabled() if capman else contextlib.nullcontext():
+        reporter.ensure_newline()
+        reporter.write_line(text, **markup)
 
 
 def _safe(nodeid: str) -> str:

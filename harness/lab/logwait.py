@@ -17,6 +17,7 @@ from harness.errors import LabError
 
 IN_MODIFY = 0x00000002
 IN_CREATE = 0x00000100
+IN_MOVED_TO = 0x00000080
 IN_CLOEXEC = 0o2000000
 IN_NONBLOCK = 0o4000
 
@@ -27,7 +28,7 @@ def _inotify(directory: Path) -> int:
     fd = int(_libc.inotify_init1(IN_CLOEXEC | IN_NONBLOCK))
     if fd < 0:
         raise OSError(ctypes.get_errno(), "inotify_init1")
-    if _libc.inotify_add_watch(fd, bytes(directory), IN_MODIFY | IN_CREATE) < 0:
+    if _libc.inotify_add_watch(fd, bytes(directory), IN_MODIFY | IN_CREATE | IN_MOVED_TO) < 0:
         err = ctypes.get_errno()
         os.close(fd)
         raise OSError(err, f"inotify_add_watch {directory}")
