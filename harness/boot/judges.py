@@ -245,11 +245,11 @@ class TftpFilesJudge(Judge):
             self.requested.setdefault(name, event.t)
             self.note(event)
         elif isinstance(event, TftpError) and event.from_server:
-            self.fail_at(
-                event,
-                f"TFTP: the server answered {name} with error {event.code} '{event.message}'",
-                self._missing_fix(name),
-            )
+            if event.code == 1:
+                cause = f"TFTP: {name} not found on the server ({event.message})"
+            else:
+                cause = f"TFTP: the server refused {name}: error {event.code} '{event.message}'"
+            self.fail_at(event, cause, self._missing_fix(name))
         elif isinstance(event, ServerLogLine) and event.kind == "tftp_not_found":
             self.fail_at(
                 event,
