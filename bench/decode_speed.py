@@ -74,10 +74,14 @@ def main() -> int:
             assert n == count
 
     print(f"{count} packets ({blocks} blocks of {args.blksize} bytes, pcap {size / 1e6:.1f} MB)")
-    print(f"decoder only:            {count / best_feed:>10,.0f} packets/s "
-          f"({best_feed * 1e6 / count:.2f} µs/packet)")
-    print(f"pcap stream + tee + decoder: {count / best_stream:>6,.0f} packets/s "
-          f"({best_stream * 1e6 / count:.2f} µs/packet)")
+    print(
+        f"decoder only:            {count / best_feed:>10,.0f} packets/s "
+        f"({best_feed * 1e6 / count:.2f} µs/packet)"
+    )
+    print(
+        f"pcap stream + tee + decoder: {count / best_stream:>6,.0f} packets/s "
+        f"({best_stream * 1e6 / count:.2f} µs/packet)"
+    )
     return 0
 
 
