@@ -247,7 +247,8 @@ def live_line(config: pytest.Config, text: str, **markup: bool) -> None:
         return
     capman = config.pluginmanager.get_plugin("capturemanager")
     with capman.global_and_fixture_disabled() if capman else contextlib.nullcontext():
-        reporter.ensure_newline()
+        if reporter._tw.width_of_current_line:  # after a test's name or a progress dot
+            reporter._tw.line()
         reporter.write_line(text, **markup)
 
 

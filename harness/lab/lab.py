@@ -158,7 +158,7 @@ class EmulatedLab:
     def _choose_accel(self, images: Any) -> None:
         wanted = self.testbed.lab.accel if self.testbed.lab else "auto"
         self.accel, self.accel_reason = choose_accel(
-            str(wanted), images.kernel, images.initrd, run_base() / "accel.json"
+            str(wanted), images.kernel, images.initrd, run_base() / "accel" / "verdict.json"
         )
 
     def _build(self) -> None:
