@@ -180,7 +180,8 @@ class EmulatedLab:
             self.ns.add_tap(
                 self.layout.tap_name(index), self.testbed.networks[node.network].interface
             )
-        authorized = self.layout.keys / "authorized_keys"
+        # sshd's StrictModes refuses key files below a world-writable directory (/var/tmp)
+        authorized = self.layout.run / "authorized_keys"
         authorized.write_text(Path(f"{self.ssh_key}.pub").read_text())
         for service in (Dnsmasq(self.layout, self.testbed), Ganesha(self.layout, self.testbed)):
             self.progress(f"lab {self.layout.name}: starting {service.name}")
@@ -324,8 +325,9 @@ def remove_lab_by_name(name: str) -> None:
 
 def lab_lock(name: str) -> filelock.FileLock:
     """Serialises bringing a lab up and down between processes."""
-    run_base().mkdir(parents=True, exist_ok=True)
-    return filelock.FileLock(str(run_base() / f"{name}.lock"), timeout=120)
+    locks = run_base() / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    return filelock.FileLock(str(locks / f"{name}.lock"), timeout=120)
 
 
 def lab_status(name: str) -> dict[str, Any]:
