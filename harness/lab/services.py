@@ -33,17 +33,47 @@ def ipv6_ula(index: int) -> str:
     return f"fd6e:6268:{index:x}::fe/64"
 
 
-class Dnsmasq:
-    """DHCP + TFTP for the lab, configured from the testbed."""
+class Daemon:
+    """A server-module daemon: its config file, its log, and the log line that says it
+    is ready."""
 
-    name = "dnsmasq"
+    name: str
+    conf_name: str
+    ready: str
 
     def __init__(self, layout: LabLayout, testbed: Testbed) -> None:
         self.layout = layout
         self.testbed = testbed
-        self.conf = layout.etc / "dnsmasq.conf"
+        self.conf = layout.etc / self.conf_name
+        self.log = layout.log / f"{self.name}.log"
+
+    def spawn(self, ns: NetworkNamespace, *argv: str, output: Path | None = None) -> Spawned:
+        """Run ``argv`` in the lab namespace; return once the ready line is in the log."""
+        offset = self.log.stat().st_size if self.log.exists() else 0
+        proc = Spawned(
+            self.name, ns.command(*argv), log=output or self.layout.log / f"{self.name}.out"
+        )
+        wait_for_line(
+            self.log,
+            self.ready,
+            timeout=START_TIMEOUT,
+            pid=proc.pid,
+            what=self.name,
+            start_offset=offset,
+        )
+        return proc
+
+
+class Dnsmasq(Daemon):
+    """DHCP + TFTP for the lab, configured from the testbed."""
+
+    name = "dnsmasq"
+    conf_name = "dnsmasq.conf"
+    ready = "TFTP root is"
+
+    def __init__(self, layout: LabLayout, testbed: Testbed) -> None:
+        super().__init__(layout, testbed)
         self.mac_table = layout.etc / "dnsmasq.d" / "mac_table"
-        self.log = layout.log / "dnsmasq.log"
         self.tftp_root = layout.server_path(testbed.server.tftp_root)
 
     def write_config(self) -> None:
@@ -69,27 +99,14 @@ class Dnsmasq:
 
     def start(self, ns: NetworkNamespace) -> Spawned:
         self.write_config()
-        offset = self.log.stat().st_size if self.log.exists() else 0
-        proc = Spawned(
-            self.name,
-            ns.command(
-                "dnsmasq",
-                "--keep-in-foreground",
-                f"--conf-file={self.conf}",
-                f"--log-facility={self.log}",
-                f"--pid-file={self.layout.run / 'dnsmasq.pid'}",
-            ),
-            log=self.layout.log / "dnsmasq.out",
+        return self.spawn(
+            ns,
+            "dnsmasq",
+            "--keep-in-foreground",
+            f"--conf-file={self.conf}",
+            f"--log-facility={self.log}",
+            f"--pid-file={self.layout.run / 'dnsmasq.pid'}",
         )
-        wait_for_line(
-            self.log,
-            "TFTP root is",
-            timeout=START_TIMEOUT,
-            pid=proc.pid,
-            what="dnsmasq",
-            start_offset=offset,
-        )
-        return proc
 
     def check(self) -> None:
         """``dnsmasq --test`` on the rendered configuration."""
@@ -104,16 +121,12 @@ class Dnsmasq:
             raise LabError(f"dnsmasq rejects {self.conf}: {result.stderr.strip()}")
 
 
-class Ganesha:
+class Ganesha(Daemon):
     """nfs-ganesha (NFSv4 only, so no rpcbind) serving the testbed's exports."""
 
     name = "ganesha"
-
-    def __init__(self, layout: LabLayout, testbed: Testbed) -> None:
-        self.layout = layout
-        self.testbed = testbed
-        self.conf = layout.etc / "ganesha.conf"
-        self.log = layout.log / "ganesha.log"
+    conf_name = "ganesha.conf"
+    ready = "NFS SERVER INITIALIZED"
 
     def render(self) -> str:
         lines = [
@@ -170,42 +183,21 @@ class Ganesha:
             self.layout.server_path(export.path).mkdir(parents=True, exist_ok=True)
         (self.layout.dir / "ganesha-recovery").mkdir(parents=True, exist_ok=True)
         self.conf.write_text(self.render())
-        offset = self.log.stat().st_size if self.log.exists() else 0
-        proc = Spawned(
-            self.name,
-            ns.command(
-                "ganesha.nfsd",
-                "-F",
-                "-L",
-                str(self.log),
-                "-f",
-                str(self.conf),
-                "-p",
-                str(self.layout.run / "ganesha.pid"),
-            ),
-            log=self.layout.log / "ganesha.out",
+        pid_file = self.layout.run / "ganesha.pid"
+        return self.spawn(
+            ns, "ganesha.nfsd", "-F", "-L", str(self.log), "-f", str(self.conf), "-p", str(pid_file)
         )
-        wait_for_line(
-            self.log,
-            "NFS SERVER INITIALIZED",
-            timeout=START_TIMEOUT,
-            pid=proc.pid,
-            what="nfs-ganesha",
-            start_offset=offset,
-        )
-        return proc
 
 
-class Sshd:
+class Sshd(Daemon):
     """The server module's SSH daemon: provisioning reaches the lab as it would hardware."""
 
     name = "sshd"
+    conf_name = "sshd_config"
+    ready = "Server listening on"
 
     def __init__(self, layout: LabLayout, testbed: Testbed) -> None:
-        self.layout = layout
-        self.testbed = testbed
-        self.conf = layout.etc / "sshd_config"
-        self.log = layout.log / "sshd.log"
+        super().__init__(layout, testbed)
         self.host_key = layout.keys / "ssh_host_ed25519_key"
 
     def render(self, authorized_keys: Path) -> str:
@@ -232,21 +224,8 @@ class Sshd:
             _ssh_keygen(self.host_key)
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
         self.conf.write_text(self.render(authorized_keys))
-        offset = self.log.stat().st_size if self.log.exists() else 0
-        proc = Spawned(
-            self.name,
-            ns.command("/usr/sbin/sshd", "-D", "-e", "-f", str(self.conf)),
-            log=self.log,
-        )
-        wait_for_line(
-            self.log,
-            "Server listening on",
-            timeout=START_TIMEOUT,
-            pid=proc.pid,
-            what="sshd",
-            start_offset=offset,
-        )
-        return proc
+        # sshd -e logs to stderr: its output is its log.
+        return self.spawn(ns, "/usr/sbin/sshd", "-D", "-e", "-f", str(self.conf), output=self.log)
 
 
 def _ssh_keygen(path: Path) -> None:

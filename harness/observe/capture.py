@@ -23,7 +23,6 @@ import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import BinaryIO
 
 from harness import clock
@@ -31,6 +30,7 @@ from harness.errors import HarnessError
 from harness.observe.events import Event
 from harness.observe.packets import PacketDecoder
 from harness.observe.pcapstream import PcapStream
+from harness.observe.startstop import StartStop
 from harness.observe.tftp import DEFAULT_IDLE
 
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
@@ -61,7 +61,7 @@ def node_filter(*, mac: str | None = None, ip: str | None = None, dhcp: bool = T
     return " or ".join(f"({part})" for part in parts)
 
 
-class Capture:
+class Capture(StartStop):
     """tcpdump on one interface, decoded into events in a reader thread.
 
     ``on_event`` is called from the reader thread (and, for transfers still open at the
@@ -147,18 +147,6 @@ class Capture:
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
-
-    def __enter__(self) -> Capture:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> None:
         """Start tcpdump and return once it listens; raise HarnessError if it does not."""

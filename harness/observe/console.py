@@ -23,7 +23,6 @@ from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Protocol
 
 from pexpect import EOF, TIMEOUT
@@ -32,6 +31,7 @@ from pexpect.fdpexpect import fdspawn
 from harness import clock
 from harness.errors import HarnessError
 from harness.observe.events import ConsoleLine
+from harness.observe.startstop import StartStop
 
 # CSI (colours, cursor moves), OSC (titles), DCS/SOS/PM/APC strings, charset selection,
 # and the remaining two-byte escapes.
@@ -120,7 +120,7 @@ class LineSplitter:
         self._buf.clear()
 
 
-class ConsoleReader:
+class ConsoleReader(StartStop):
     """Read one node's console in a thread; see the module docstring.
 
     The reader does not own ``source``: the caller opens and closes it.  EOF (the node
@@ -158,18 +158,6 @@ class ConsoleReader:
         self._thread: threading.Thread | None = None
         self._log: IO[str] | None = None
         self._raw: IO[bytes] | None = None
-
-    def __enter__(self) -> ConsoleReader:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> None:
         if self._thread is not None:

@@ -29,11 +29,11 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any, BinaryIO
 
 from harness import clock
 from harness.observe.events import ServerLogLine
+from harness.observe.startstop import StartStop
 
 _MONTHS = {
     name: i
@@ -241,7 +241,7 @@ def _classify_detail(xid: int, detail: str) -> dict[str, Any]:
 # --- following a log file -----------------------------------------------------------
 
 
-class LogFollower:
+class LogFollower(StartStop):
     """Follow a growing local log file from ``offset`` in a thread.
 
     ``offset=None`` starts at the current end of the file (only new lines); ``0`` reads it
@@ -282,18 +282,6 @@ class LogFollower:
     def offset(self) -> int:
         """Bytes of the current file consumed so far (complete lines only)."""
         return self._pos - len(self._partial)
-
-    def __enter__(self) -> LogFollower:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> None:
         """Open the file (if it exists) at the start offset and begin following it."""
