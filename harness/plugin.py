@@ -291,6 +291,7 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     ]
 
 
+@pytest.hookimpl(trylast=True)  # after -m/-k have deselected
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Refuse early, with one clear line, when lab tests are selected without root."""
     needs_lab = [i for i in items if "lab" in getattr(i, "fixturenames", ())]
