@@ -7,26 +7,24 @@ every process started in them; nothing here touches any other namespace.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
 import importlib.util
 import os
 import shutil
 import socket
 import subprocess
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from harness.lab.netns import NetworkNamespace
 from harness.observe.events import Event, TftpTransfer
 from harness.observe.packets import PacketDecoder
 from harness.observe.pcapstream import PcapStream
 
 DATA = Path(__file__).resolve().parent / "data"
-_CLONE_NEWNET = 0x40000000
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -108,50 +106,25 @@ class Netns:
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self.ns = NetworkNamespace(name)
         self.procs: list[subprocess.Popen[bytes]] = []
-        subprocess.run(["ip", "netns", "add", name], check=True)
-        self.run("ip", "link", "set", "lo", "up")
+        self.ns.create()
 
     def run(self, *cmd: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            ["ip", "netns", "exec", self.name, *cmd],
-            check=True, capture_output=True, text=True, timeout=timeout,
+            self.ns.command(*cmd), check=True, capture_output=True, text=True, timeout=timeout
         )
 
     def popen(self, *cmd: str, **kwargs: object) -> subprocess.Popen[bytes]:
         proc: subprocess.Popen[bytes] = subprocess.Popen(  # type: ignore[call-overload]
-            ["ip", "netns", "exec", self.name, *cmd], **kwargs
+            self.ns.command(*cmd), **kwargs
         )
         self.procs.append(proc)
         return proc
 
     def socket_factory(self) -> Callable[[], socket.socket]:
         """Sockets created inside this namespace (what the lab code hands to probes)."""
-        path = f"/run/netns/{self.name}"
-
-        def make() -> socket.socket:
-            made: list[socket.socket | BaseException] = []
-
-            def inside() -> None:
-                # setns() moves only this thread; the socket keeps the namespace for life.
-                try:
-                    libc = ctypes.CDLL(None, use_errno=True)
-                    with open(path, "rb") as ns:
-                        if libc.setns(ns.fileno(), _CLONE_NEWNET) != 0:
-                            raise OSError(ctypes.get_errno(), "setns failed")
-                    made.append(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-                except BaseException as exc:
-                    made.append(exc)
-
-            thread = threading.Thread(target=inside)
-            thread.start()
-            thread.join()
-            result = made[0]
-            if isinstance(result, BaseException):
-                raise result
-            return result
-
-        return make
+        return self.ns.open_socket
 
     def close(self) -> None:
         for proc in self.procs:
@@ -162,7 +135,7 @@ class Netns:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait(5)
-        subprocess.run(["ip", "netns", "del", self.name], check=False)
+        self.ns.delete()
 
 
 @pytest.fixture
