@@ -33,6 +33,7 @@ from typing import Any, BinaryIO
 
 from harness import clock
 from harness.observe.events import ServerLogLine
+from harness.observe.filewatch import DirectoryWatch
 from harness.observe.startstop import StartStop
 
 _MONTHS = {
@@ -69,8 +70,12 @@ _TFTP: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^(?:failed|timeout) sending (?P<path>.+) to (?P<ip>\S+)$"), "tftp_error"),
     (re.compile(r"^error \d+ .*received from (?P<ip>\S+)$"), "tftp_error"),
     (re.compile(r"^cannot (?:access|read) (?P<path>.+?): .+$"), "tftp_error"),
-    (re.compile(r"^(?:unsupported (?:write )?request|empty filename in request) from (?P<ip>\S+)$"),
-     "tftp_error"),
+    (
+        re.compile(
+            r"^(?:unsupported (?:write )?request|empty filename in request) from (?P<ip>\S+)$"
+        ),
+        "tftp_error",
+    ),
     (re.compile(r"^unable to get free port for TFTP"), "tftp_error"),
     (re.compile(r"^warning: (?:TFTP directory )?(?P<path>\S+) inaccessible$"), "tftp_error"),
     (re.compile(r"^TFTP "), "startup"),
@@ -101,8 +106,9 @@ def parse_line(
         wall = _wall_time(match, year)
         t = clock.from_wall(wall) if wall is not None else clock.now()
     pid = match["pid"]
-    return _event(raw, t, match["program"], match["message"], int(pid) if pid else None,
-                  match["host"])
+    return _event(
+        raw, t, match["program"], match["message"], int(pid) if pid else None, match["host"]
+    )
 
 
 def _parse_json(raw: str, t: float | None) -> ServerLogLine | None:
@@ -172,8 +178,9 @@ def _event(
     raw: str, t: float, program: str, message: str, pid: int | None, host: str | None
 ) -> ServerLogLine:
     fields = _classify(program, message)
-    return ServerLogLine(t=t, raw=raw, program=program, message=message, pid=pid, host=host,
-                         **fields)
+    return ServerLogLine(
+        t=t, raw=raw, program=program, message=message, pid=pid, host=host, **fields
+    )
 
 
 def _classify(program: str, message: str) -> dict[str, Any]:
@@ -260,7 +267,7 @@ class LogFollower(StartStop):
         on_event: Callable[[ServerLogLine], None] | None = None,
         *,
         offset: int | None = None,
-        poll: float = 0.1,
+        poll: float = 1.0,
         keep: int = 200_000,
     ) -> None:
         self.path = Path(path)
@@ -273,6 +280,7 @@ class LogFollower(StartStop):
         self._pos = 0
         self._partial = b""
         self._stop = threading.Event()
+        self._watch: DirectoryWatch | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._times: list[float] = []
@@ -288,6 +296,10 @@ class LogFollower(StartStop):
         if self._thread is not None:
             return
         self._stop.clear()
+        try:
+            self._watch = DirectoryWatch(self.path.parent)
+        except OSError:
+            self._watch = None  # no directory yet, or no inotify: fall back to the timeout
         # Opened here, not in the thread, so lines written after start() returns are
         # never skipped by an end-of-file offset taken too late.
         self._open(self._start_offset)
@@ -302,8 +314,13 @@ class LogFollower(StartStop):
         if thread is None:
             return
         self._stop.set()
+        if self._watch is not None:
+            self._watch.wake()
         thread.join(timeout)
         self._thread = None
+        if not thread.is_alive() and self._watch is not None:
+            self._watch.close()
+            self._watch = None
         if not thread.is_alive() and self._file is not None:
             self._file.close()
             self._file = None
@@ -333,7 +350,12 @@ class LogFollower(StartStop):
                     if self._drain():
                         continue  # more may be waiting; read before sleeping
                     self._follow_path()
-                self._stop.wait(self.poll)
+                # inotify wakes us when the log grows (or stop() does); the timeout is
+                # a safety net for filesystems that do not report changes.
+                if self._watch is not None:
+                    self._watch.wait(self.poll)
+                else:
+                    self._stop.wait(self.poll)
             if self._file is not None:
                 self._drain()  # lines written just before stop()
         except Exception as exc:  # kept for the caller; a follower must not kill the run
