@@ -58,7 +58,9 @@ PROFILES: dict[str, BootProfile] = {p.name: p for p in (X86_BIOS,)}
 
 #: Profile names a testbed file may use.  Profiles whose stage model is not written yet
 #: are accepted by the testbed loader but refused when a boot is started.
-KNOWN_PROFILE_NAMES: frozenset[str] = frozenset({"x86-bios", "x86-uefi", "pi3", "pi3bplus", "pi4"})
+KNOWN_PROFILE_NAMES: frozenset[str] = frozenset(
+    {"x86-bios", "x86-uefi", "pi3b", "pi3bplus", "pi4", "pi-zero"}
+)
 
 
 def get_profile(name: str) -> BootProfile:

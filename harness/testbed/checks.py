@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 #: Boot settings a profile cannot boot without.  The Pi profiles need none: the firmware
 #: finds its kernel and cmdline.txt in the TFTP root by itself.
+#: Profiles whose boot ROM derives the MAC from the board serial (Pi 3 and older).
+PI_ROM_PROFILES = frozenset({"pi3b", "pi3bplus"})
+
 REQUIRED_BOOT_SETTINGS: dict[str, tuple[str, ...]] = {
     "x86-bios": ("kernel", "initrd"),
     "x86-uefi": ("kernel", "initrd"),
@@ -184,6 +187,15 @@ def _node_problems(testbed: Testbed) -> Iterator[Problem]:
                         "add 'lab: {kind: emulated}' if this is an emulated testbed, or "
                         f"use a hardware {part} kind",
                     )
+        if node.serial and node.profile in PI_ROM_PROFILES:
+            low = node.mac.replace(":", "")[-6:]
+            if node.serial[-6:] != low:
+                yield Problem(
+                    (*at, "serial"),
+                    f"a {node.profile} takes its MAC from its serial: serial {node.serial} "
+                    f"does not end in the MAC's last six digits ({low})",
+                    f"fix the serial or the MAC (a serial like 00{low} matches this MAC)",
+                )
         if isinstance(node.power, PowerallPower) and (node.power.position or node.position) is None:
             yield Problem(
                 (*at, "power"),

@@ -25,6 +25,7 @@ from harness.testbed.problems import TestbedProblems
 from harness.testbed.values import (
     AbsolutePath,
     Address,
+    BoardSerial,
     EnvVarName,
     ExportOption,
     Hostname,
@@ -156,10 +157,15 @@ class Node(TestbedModel):
         None, ge=1, description="geographical position in the cluster (1..N)"
     )
     hostname: Hostname = Field("", description="host name (default: the name)")
-    profile: ProfileName = Field(description="boot profile, like x86-bios or pi3")
+    profile: ProfileName = Field(description="boot profile, like x86-bios or pi3b")
     network: str = Field("", description="the network it boots on (optional when there is one)")
     power: PowerSpec = Field(description="how it is switched on and off")
     console: ConsoleSpec = Field(NoConsole(), description="where its console is read")
+    serial: BoardSerial | None = Field(
+        None,
+        description="Raspberry Pi board serial, 8 hex digits (default: from the MAC; the "
+        "Pi 3 boot ROM asks for <serial>/start.elf and derives its MAC from it)",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -171,6 +177,13 @@ class Node(TestbedModel):
         ):
             return {**data, "hostname": data["name"]}
         return data
+
+    @property
+    def board_serial(self) -> str:
+        """The serial as the Pi firmware names its TFTP directory (8 lower-case hex
+        digits): the testbed's, or ``00`` + the MAC's low 24 bits (which is what a Pi 3
+        derives its MAC from)."""
+        return self.serial or "00" + self.mac.replace(":", "")[-6:]
 
     @property
     def pxelinux_config_name(self) -> str:

@@ -19,6 +19,7 @@ from harness.boot.profiles import KNOWN_PROFILE_NAMES
 from harness.testbed.problems import invalid, one_of, show
 
 _MAC_SEPARATED = re.compile(r"[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}")
+_SERIAL = re.compile(r"[0-9a-f]{8}")
 _HOSTNAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -46,6 +47,18 @@ def _mac(value: object) -> str:
             "write six hex pairs separated by colons, like 52:54:00:42:00:03",
         )
     return mac
+
+
+def _serial(value: str) -> str:
+    lowered = value.lower().removeprefix("0x")
+    if len(lowered) == 16 and lowered.startswith("10000000"):
+        lowered = lowered[8:]  # /proc/cpuinfo shows 10000000 + the 32-bit serial
+    if not _SERIAL.fullmatch(lowered):
+        raise invalid(
+            f"{show(value)} is not a Raspberry Pi serial number",
+            "write the board serial's last 8 hex digits, like 27e247cc",
+        )
+    return lowered
 
 
 def _hostname(value: str) -> str:
@@ -123,6 +136,7 @@ def _text_of_number(value: object) -> object:
 
 MacAddress = Annotated[str, BeforeValidator(_mac)]
 Hostname = Annotated[str, AfterValidator(_hostname)]
+BoardSerial = Annotated[str, AfterValidator(_serial)]
 Name = Annotated[str, AfterValidator(_name)]
 EnvVarName = Annotated[str, AfterValidator(_env_name)]
 InterfaceName = Annotated[str, AfterValidator(_ifname)]

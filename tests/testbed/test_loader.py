@@ -139,14 +139,14 @@ def test_malformed_ip(problems: Problems) -> None:
 def test_unknown_boot_profile_lists_the_known_ones(problems: Problems) -> None:
     assert problems(BASE.replace("profile: x86-bios", "profile: pi5")) == [
         "tb:17: nodes[0].profile: unknown boot profile 'pi5'; fix: did you mean 'pi4'? "
-        "use one of: pi3, pi3bplus, pi4, x86-bios, x86-uefi"
+        "use one of: pi-zero, pi3b, pi3bplus, pi4, x86-bios, x86-uefi"
     ]
 
 
 def test_unknown_boot_profile_as_a_boot_key(problems: Problems) -> None:
     assert problems(BASE.replace("  x86-bios: {kernel", "  x86-bois: {kernel")) == [
         "tb:12: boot.x86-bois: key unknown boot profile 'x86-bois'; fix: did you mean "
-        "'x86-bios'? use one of: pi3, pi3bplus, pi4, x86-bios, x86-uefi"
+        "'x86-bios'? use one of: pi-zero, pi3b, pi3bplus, pi4, x86-bios, x86-uefi"
     ]
 
 
@@ -457,8 +457,8 @@ def test_boot_settings_without_an_initrd(problems: Problems) -> None:
 
 
 def test_pi_profiles_need_no_boot_settings(load_text: LoadText) -> None:
-    tb = load_text(BASE.replace("profile: x86-bios", "profile: pi3"))
-    assert tb.nodes[0].profile == "pi3"
+    tb = load_text(BASE.replace("profile: x86-bios", "profile: pi3b"))
+    assert tb.nodes[0].profile == "pi3b"
 
 
 def test_root_outside_the_exports(problems: Problems) -> None:

@@ -160,7 +160,7 @@ def test_hardware_kinds_build_without_a_lab() -> None:
             console=SolConsole(host="bmc2", user="admin", password_env="NBH_BMC"),
         ),
         node(3, power=CommandPower(on="true", off="true"), console=NoConsole()),
-        node(4, profile="pi3", power=PowerallPower(), console=NoConsole()),
+        node(4, profile="pi3b", power=PowerallPower(), console=NoConsole()),
         lab=None,
     )
     assert not tb.is_emulated
@@ -179,3 +179,16 @@ def test_emulated_kinds_need_the_lab() -> None:
         "has no lab: section; fix: add 'lab: {kind: emulated}' if this is an emulated "
         "testbed, or use a hardware console kind",
     ]
+
+
+def test_pi3_serial_must_match_the_mac() -> None:
+    good = node(4, profile="pi3b", power=PowerallPower(), console=NoConsole())
+    assert good.board_serial == "00420004"
+    assert make_testbed(good).nodes[0].board_serial == "00420004"
+    bad = node(4, profile="pi3b", power=PowerallPower(), console=NoConsole(), serial="12345678")
+    with pytest.raises(TestbedError, match=r"serial 12345678 does not end in the MAC's last six"):
+        make_testbed(bad)
+    proc = node(
+        4, profile="pi3b", power=PowerallPower(), console=NoConsole(), serial="10000000AB420004"
+    )
+    assert proc.serial == "ab420004"

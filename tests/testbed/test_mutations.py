@@ -133,7 +133,7 @@ networks:
 node_table:
   file: fuzz.mac_nodes
   name: NAME
-  profile: pi3
+  profile: pi3b
   power: {kind: powerall}
 """
 

@@ -23,7 +23,7 @@ networks:
   cluster: {subnet: 10.42.0.0/24, interface: eth0}
 node_table:
   file: t.mac_nodes
-  profile: pi3
+  profile: pi3b
   power: {kind: powerall}
 """
 
