@@ -14,12 +14,14 @@ import os
 import socket
 import subprocess
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from harness.errors import LabError
 
 CLONE_NEWNET = 0x40000000
+T = TypeVar("T")
 NETNS_DIR = Path("/run/netns")
 
 
@@ -108,33 +110,39 @@ class NetworkNamespace:
 
     # --- sockets inside the namespace ---------------------------------------------------
 
-    def open_socket(
-        self, family: int = socket.AF_INET, type: int = socket.SOCK_STREAM, proto: int = 0
-    ) -> socket.socket:
-        """A socket that lives in this namespace, usable from any thread.
+    def call(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` inside this namespace and return its result.
 
         ``setns`` acts on the calling thread only, so a short-lived thread enters the
-        namespace, creates the socket and ends; the rest of the process never moves.
+        namespace, runs ``fn`` and ends; the rest of the process never moves.  What
+        ``fn`` creates there (sockets, tap file descriptors) stays in the namespace and
+        can be used from any thread.
         """
-        result: list[socket.socket] = []
+        result: list[T] = []
         errors: list[BaseException] = []
 
-        def create() -> None:
+        def inside() -> None:
             try:
                 with open(self.path, "rb") as ns:
                     _setns(ns.fileno())
-                result.append(socket.socket(family, type, proto))
+                result.append(fn())
             except BaseException as exc:  # handed to the caller below
                 errors.append(exc)
 
-        thread = threading.Thread(target=create, name=f"netns-{self.name}")
+        thread = threading.Thread(target=inside, name=f"netns-{self.name}")
         thread.start()
         thread.join(10)
         if errors:
-            raise LabError(f"cannot create a socket in namespace {self.name}: {errors[0]}")
+            raise LabError(f"in namespace {self.name}: {errors[0]}") from errors[0]
         if not result:
-            raise LabError(f"cannot create a socket in namespace {self.name}: timed out")
+            raise LabError(f"in namespace {self.name}: timed out")
         return result[0]
+
+    def open_socket(
+        self, family: int = socket.AF_INET, type: int = socket.SOCK_STREAM, proto: int = 0
+    ) -> socket.socket:
+        """A socket that lives in this namespace, usable from any thread."""
+        return self.call(lambda: socket.socket(family, type, proto))
 
     def connect(self, address: str, port: int, timeout: float) -> socket.socket:
         """A TCP connection from inside the namespace."""
