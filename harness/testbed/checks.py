@@ -66,10 +66,11 @@ def _network_problems(testbed: Testbed) -> Iterator[Problem]:
 
 def _range_problems(network: Network, at: tuple[str, ...]) -> Iterator[Problem]:
     assert network.dhcp_range is not None
-    if network.dhcp == "proxy":
+    if network.dhcp != "authoritative":
         yield Problem(
             at,
-            "a DHCP range is given, but dhcp is proxy (another DHCP server hands out addresses)",
+            f"a DHCP range is given, but dhcp is {network.dhcp} (another DHCP server hands "
+            "out addresses)",
             "remove dhcp_range, or set dhcp: authoritative if this server hands out addresses",
         )
         return
@@ -259,7 +260,11 @@ def _duplicate_problems(testbed: Testbed) -> Iterator[Problem]:
 def _in_range(address: IPv4Address, network: Network) -> bool:
     """Inside a valid DHCP range (an invalid one has its own problem already)."""
     bounds = network.dhcp_range
-    if bounds is None or network.dhcp == "proxy" or not all(b in network.subnet for b in bounds):
+    if (
+        bounds is None
+        or network.dhcp != "authoritative"
+        or not all(b in network.subnet for b in bounds)
+    ):
         return False
     return bounds[0] <= address <= bounds[1]
 

@@ -47,6 +47,7 @@ class DhcpMode(StrEnum):
 
     AUTHORITATIVE = "authoritative"  # our dnsmasq is the network's DHCP server
     PROXY = "proxy"  # another server hands out addresses; ours only adds boot options
+    NONE = "none"  # another server (a WiFi access point) does it all; ours stays off
 
 
 class Accel(StrEnum):
@@ -126,7 +127,9 @@ class Network(TestbedModel):
     name: str = Field("", description="the network's name (default: its key under networks:)")
     subnet: Subnet = Field(description="the network, like 10.42.0.0/24")
     interface: InterfaceName = Field(description="the server's interface on this network")
-    dhcp: DhcpMode = Field(DhcpMode.AUTHORITATIVE, description="authoritative or proxy")
+    dhcp: DhcpMode = Field(
+        DhcpMode.AUTHORITATIVE, description="authoritative, proxy, or none (another server)"
+    )
     dhcp_range: tuple[Address, Address] | None = Field(
         None, description="first and last address handed to unknown clients"
     )
