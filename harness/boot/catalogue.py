@@ -109,6 +109,19 @@ CONSOLE_FAILURES: tuple[KnownFailure, ...] = (
         "check /sbin/init in the NFS root and that the root is the one intended",
     ),
     _k(
+        r"nbh-init: identity mac=(\S+) not in (\S+)",
+        Stage.IDENTITY,
+        "the node's MAC {0} is not in {1}, so it cannot take its hostname from its position",
+        "add '<position> {0}' to {1} in the NFS root (the harness renders it from the "
+        "testbed: give the node a position)",
+    ),
+    _k(
+        r"nbh-init: content mount failed (\S+): (.*)",
+        Stage.CONTENT_MOUNT,
+        "the content directory {0} could not be mounted: {1}",
+        "create the node's directory under the content root on the server and export it",
+    ),
+    _k(
         r"Kernel panic - not syncing: (.*)",
         None,
         "kernel panic: {0}",

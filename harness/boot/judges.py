@@ -117,6 +117,11 @@ class DhcpJudge(Judge):
         self.server_lines: list[str] = []
 
     def observe(self, event: Event) -> None:
+        if self.exp.option43 and "OFFER" in self.seen and self._reads_tftp(event):
+            # Seen only in the server log, the offer's option 43 cannot be checked; the
+            # ROM reading over TFTP from the offered address shows it accepted the offer.
+            self.pass_at(event)
+            return
         message, mac, ip, hostname = None, None, None, None
         if isinstance(event, DhcpPacket):
             message, mac, ip, hostname = event.message, event.mac, event.yiaddr, event.hostname
@@ -148,6 +153,18 @@ class DhcpJudge(Judge):
                 f"{self.exp.mac},{self.exp.hostname},{self.exp.ip}",
             )
             return
+        if message == "OFFER" and isinstance(event, DhcpPacket) and self.exp.option43:
+            wanted = self.exp.option43.encode()
+            if wanted not in (event.vendor_specific or b""):
+                what = "has no option 43" if not event.vendor_specific else "has an option 43"
+                self.fail_at(
+                    event,
+                    f"offer lacks {self.exp.option43!r}: it {what} the boot ROM accepts, so "
+                    "the ROM ignores it",
+                    f'add pxe-service=0,"{self.exp.option43}" to the dnsmasq configuration '
+                    "(a Pi 3B needs the three trailing spaces)",
+                )
+                return
         if hostname and message in ("OFFER", "ACK"):
             if hostname != self.exp.hostname:
                 self.fail_at(
@@ -157,10 +174,25 @@ class DhcpJudge(Judge):
                 )
                 return
             self.hostname = hostname
-        if message == self.exp.dhcp_final and ip == self.exp.ip and self.final is None:
+        checkable = not self.exp.option43 or isinstance(event, DhcpPacket)
+        if (
+            message == self.exp.dhcp_final
+            and ip == self.exp.ip
+            and self.final is None
+            and checkable
+        ):
             self.final = event
-        if self.final is not None and self.hostname is not None:
+        if self.final is not None and (self.hostname is not None or not self.exp.dhcp_hostname):
             self.verdict = Verdict(True, max(self.final.t, event.t))
+
+    def _reads_tftp(self, event: Event) -> bool:
+        if isinstance(event, TftpRequest):
+            return event.client_ip == self.exp.ip
+        return (
+            isinstance(event, ServerLogLine)
+            and event.kind == "tftp_sent"
+            and event.ip == self.exp.ip
+        )
 
     def explain_timeout(self) -> tuple[str, str]:
         mac = self.exp.mac
@@ -176,6 +208,13 @@ class DhcpJudge(Judge):
                 f"the node asked (DHCPDISCOVER) but no DHCPOFFER came{extra}",
                 "check that dnsmasq serves this interface and knows the MAC (dhcp-host), "
                 "and that no dhcp-ignore rule drops it",
+            )
+        if self.exp.option43 and "OFFER" in self.seen:
+            return (
+                "the boot ROM got offers but never read bootcode.bin: a Pi 3B acts on an "
+                "offer only when another frame follows it (firmware issue #764)",
+                "add dhcp-reply-delay=1 to dnsmasq, or keep a broadcast ping running on the "
+                "network (ping -b), as the cluster guide does",
             )
         if self.exp.dhcp_final == "ACK" and "REQUEST" not in self.seen:
             return (
@@ -211,14 +250,16 @@ class TftpFilesJudge(Judge):
             and event.filename
             and self.is_my_ip_or_mac(event.client_ip, event.client_mac)
         ):
-            return self.exp.tftp_name(event.filename)
+            return self.exp.tftp_name(
+                event.filename, in_serial_dir=not isinstance(event, TftpError)
+            )
         if (
             isinstance(event, ServerLogLine)
             and event.path
             and event.kind.startswith("tftp")
             and (event.kind == "tftp_not_found" or event.ip == self.exp.ip)
         ):
-            return self.exp.tftp_name(event.path)
+            return self.exp.tftp_name(event.path, in_serial_dir=event.kind != "tftp_not_found")
         return None
 
     def observe(self, event: Event) -> None:
@@ -428,6 +469,51 @@ class IdentityJudge(Judge):
         return ("the node did not report its hostname", "see the console")
 
 
+class ContentMountJudge(Judge):
+    """The node mounted its individual content directory and wrote its lastrun record."""
+
+    stage = Stage.CONTENT_MOUNT
+    _mounted = re.compile(r"nbh-init: content mounted (\S+) on (\S+)")
+    _lastrun = re.compile(r"nbh-init: lastrun (\S+)")
+
+    def __init__(self, exp: BootExpectations) -> None:
+        super().__init__(exp)
+        self.mounted = False
+
+    def observe(self, event: Event) -> None:
+        if self.is_my_console(event):
+            assert isinstance(event, ConsoleLine)
+            m = self._mounted.search(event.text)
+            if m and not self.mounted:
+                if self.exp.content and m.group(1) != self.exp.content:
+                    self.fail_at(
+                        event,
+                        f"the node mounted {m.group(1)} as its content directory, the testbed "
+                        f"says {self.exp.content}",
+                        "check SERVER and CONTENT_ROOT in /etc/default/individual-content",
+                    )
+                    return
+                self.mounted = True
+                self.note(event)
+            elif self.mounted and self._lastrun.search(event.text):
+                self.pass_at(event)
+        elif isinstance(event, SshProbe) and event.node == self.exp.node and event.ok:
+            mount = event.facts.get("content_mount", "").split()
+            if mount and mount[0] == self.exp.content:
+                self.pass_at(event)
+
+    def explain_timeout(self) -> tuple[str, str]:
+        if self.mounted:
+            return (
+                "the content directory was mounted but no lastrun record was written",
+                "check that the content directory is writable for the node",
+            )
+        return (
+            "the node did not report mounting its content directory",
+            "see the console; check that the server exports the content directories",
+        )
+
+
 class SshReadyJudge(Judge):
     """SSH login works, and the node confirms its hostname and NFS root."""
 
@@ -454,8 +540,20 @@ class SshReadyJudge(Judge):
                 "check the DHCP hostname and the node's MAC table",
             )
             return
+        if self.exp.led and event.facts.get("led") != "on":
+            self.fail_at(
+                event,
+                "SSH login works but the LED is off: the boot scripts did not finish",
+                "the console shows where the boot scripts stopped (between the network "
+                "start and the end of the boot scripts, as the cluster guide's example)",
+            )
+            return
         root = event.facts.get("root_mount", "").split()
-        if len(root) >= 3 and (root[0] != self.exp.root or not root[2].startswith("nfs")):
+        if (
+            self.exp.root is not None
+            and len(root) >= 3
+            and (root[0] != self.exp.root or not root[2].startswith("nfs"))
+        ):
             self.fail_at(
                 event,
                 f"the node's root is {root[0]} ({root[2]}), the testbed's root is "
@@ -495,6 +593,8 @@ def judges_for(exp: BootExpectations, stages: tuple[Stage, ...]) -> dict[Stage, 
             made[stage] = UserspaceJudge(exp)
         elif stage == Stage.IDENTITY:
             made[stage] = IdentityJudge(exp)
+        elif stage == Stage.CONTENT_MOUNT:
+            made[stage] = ContentMountJudge(exp)
         elif stage == Stage.SSH_READY:
             made[stage] = SshReadyJudge(exp)
         else:

@@ -54,7 +54,59 @@ X86_BIOS = BootProfile(
     },
 )
 
-PROFILES: dict[str, BootProfile] = {p.name: p for p in (X86_BIOS,)}
+_PI_NETBOOT = {
+    Stage.POWER_ON: 10.0,
+    # 5 DISCOVERs 5 s apart before the ROM gives up
+    Stage.DHCP: 40.0,
+    # bootcode.bin, start.elf, fixup.dat, config.txt in 512-byte lock-step blocks
+    Stage.TFTP_FIRMWARE: 90.0,
+    Stage.TFTP_KERNEL: 120.0,
+    Stage.KERNEL_START: 60.0,
+    Stage.NFS_ROOT: 120.0,
+    Stage.USERSPACE: 60.0,
+    Stage.IDENTITY: 30.0,
+    Stage.CONTENT_MOUNT: 60.0,
+    Stage.SSH_READY: 60.0,
+}
+
+
+def _pi(name: str, model: str) -> BootProfile:
+    return BootProfile(
+        name=name,
+        description=f"{model} network boot: boot ROM DHCP (no REQUEST) -> bootcode.bin -> "
+        "start.elf, fixup.dat, config.txt -> kernel, dtb, cmdline.txt -> NFS root -> "
+        "hostname from /opt/mac_nodes -> content directory",
+        arch="aarch64",
+        deadlines=dict(_PI_NETBOOT),
+    )
+
+
+PI3B = _pi("pi3b", "Raspberry Pi 3B")
+PI3BPLUS = _pi("pi3bplus", "Raspberry Pi 3B+")
+
+_LOCAL = "boots from its own SD card, not from the network"
+PI_ZERO = BootProfile(
+    name="pi-zero",
+    description="Raspberry Pi Zero on WiFi: boots from its SD card, gets its address and name "
+    "from the WiFi's DHCP, mounts its content directory over WiFi",
+    arch="aarch64",
+    deadlines={
+        Stage.POWER_ON: 10.0,
+        Stage.KERNEL_START: 60.0,
+        Stage.USERSPACE: 90.0,
+        Stage.IDENTITY: 60.0,
+        Stage.CONTENT_MOUNT: 60.0,
+        Stage.SSH_READY: 60.0,
+    },
+    skipped={
+        Stage.DHCP: _LOCAL,
+        Stage.TFTP_FIRMWARE: _LOCAL,
+        Stage.TFTP_KERNEL: _LOCAL,
+        Stage.NFS_ROOT: _LOCAL,
+    },
+)
+
+PROFILES: dict[str, BootProfile] = {p.name: p for p in (X86_BIOS, PI3B, PI3BPLUS, PI_ZERO)}
 
 #: Profile names a testbed file may use.  Profiles whose stage model is not written yet
 #: are accepted by the testbed loader but refused when a boot is started.

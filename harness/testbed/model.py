@@ -148,6 +148,12 @@ class BootSettings(TestbedModel):
     kernel: TftpPath | None = Field(None, description="kernel file, relative to tftp_root")
     initrd: TftpPath | None = Field(None, description="initramfs file, relative to tftp_root")
     append: str = Field("", description="kernel command line")
+    device_tree: TftpPath | None = Field(
+        None, description="device tree file (Raspberry Pi: config.txt device_tree=)"
+    )
+    nfs_options: str = Field(
+        "", description="NFS mount options for the root, like vers=4.2 (after nfsroot=...,)"
+    )
 
 
 class Node(TestbedModel):
