@@ -84,7 +84,7 @@ def _times(values: list[float]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--testbed", default=str(Path(__file__).resolve().parents[1] / "devices/emulated.yaml")
+        "--testbed", default=str(Path(__file__).resolve().parents[1] / "devices/emulated-x86.yaml")
     )
     parser.add_argument("--node", default=None, help="node to boot (default: the first)")
     parser.add_argument("--runs", type=int, default=3, help="boots of each kind (default 3)")

@@ -16,7 +16,7 @@ NO_LABGRID = ("-p", "no:labgrid")
 def project(pytester: pytest.Pytester) -> pytest.Pytester:
     """A project with the default testbed under devices/, as in this repository."""
     (pytester.path / "devices").mkdir()
-    shutil.copy(REPO / "devices" / "emulated.yaml", pytester.path / "devices" / "emulated.yaml")
+    shutil.copy(REPO / "devices" / "emulated-x86.yaml", pytester.path / "devices" / "emulated.yaml")
     return pytester
 
 
@@ -32,7 +32,7 @@ def test_node_fixture_is_parametrised_over_the_testbed(project: pytest.Pytester)
     result.stdout.fnmatch_lines(
         ["*test_each[[]node02[]] PASSED*", "*test_each[[]node03[]] PASSED*"]
     )
-    result.stdout.fnmatch_lines(["netboot-harness *: testbed emulated (emulated, 2 nodes)*"])
+    result.stdout.fnmatch_lines(["netboot-harness *: testbed emulated-x86 (emulated, 2 nodes)*"])
 
 
 def test_node_option_selects_nodes(project: pytest.Pytester) -> None:
@@ -41,7 +41,7 @@ def test_node_option_selects_nodes(project: pytest.Pytester) -> None:
     result = project.runpytest("--node", "node99", *NO_LABGRID)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
-        ["*--node node99: not in testbed emulated (nodes: node02, node03)*"]
+        ["*--node node99: not in testbed emulated-x86 (nodes: node02, node03)*"]
     )
 
 
@@ -116,7 +116,7 @@ def test_stage_table_and_junit_stage_properties(project: pytest.Pytester) -> Non
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*boot stages (testbed emulated)*",
+            "*boot stages (testbed emulated-x86)*",
             "node *power_on*dhcp*tftp_firmware*tftp_kernel*ssh_ready*total*result",
             "node02 *passed",
             "node03 *FAIL*failed at tftp_kernel",
@@ -127,5 +127,5 @@ def test_stage_table_and_junit_stage_properties(project: pytest.Pytester) -> Non
     assert '<property name="stage.dhcp.status" value="passed"' in xml
     assert '<property name="stage.tftp_kernel.status" value="failed"' in xml
     assert '<property name="stage.dhcp.duration" value="1.200"' in xml
-    assert '<property name="testbed" value="emulated"' in xml
+    assert '<property name="testbed" value="emulated-x86"' in xml
     assert '<property name="harness_version"' in xml

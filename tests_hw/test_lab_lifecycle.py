@@ -48,7 +48,7 @@ def _break_the_lab(lab):
 def inner(tmp_path: Path) -> Path:
     """A project that runs the real boot suite against the default testbed."""
     (tmp_path / "devices").mkdir()
-    shutil.copy(REPO / "devices" / "emulated.yaml", tmp_path / "devices")
+    shutil.copy(REPO / "devices" / "emulated-x86.yaml", tmp_path / "devices" / "emulated.yaml")
     shutil.copy(REPO / "tests_hw" / "test_boot.py", tmp_path / "test_boot.py")
     (tmp_path / "conftest.py").write_text(INNER_CONFTEST)
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
@@ -168,7 +168,7 @@ def test_a_stale_lab_of_a_killed_run_is_removed_at_the_next_start(inner: Path) -
 def test_lab_up_status_down_from_the_command_line() -> None:
     lab = "nbhcli"
     harness = [sys.executable, "-m", "harness.cli"]
-    testbed = str(REPO / "devices" / "emulated.yaml")
+    testbed = str(REPO / "devices" / "emulated-x86.yaml")
     try:
         up = subprocess.run(
             [*harness, "lab", "up", "--testbed", testbed, "--name", lab],

@@ -36,9 +36,18 @@ def test_dnsmasq_accepts_its_rendered_configuration(lab: Any, testbed: Testbed) 
 def test_server_filesystem_is_laid_out_as_the_testbed_names_it(lab: Any, testbed: Testbed) -> None:
     tftp = lab.layout.server_path(testbed.server.tftp_root)
     for node in testbed.nodes:
-        config = (tftp / "pxelinux.cfg" / node.pxelinux_config_name).read_text()
-        assert f"nfsroot={testbed.server_address(node.network)}:{testbed.server.root}" in config
+        if node.profile.startswith("x86"):
+            config = (tftp / "pxelinux.cfg" / node.pxelinux_config_name).read_text()
+            root = f"nfsroot={testbed.server_address(node.network)}:{testbed.server.root}"
+            assert root in config
         assert lab.layout.server_path(f"{testbed.server.content}/{node.hostname}").is_dir()
+    if any(n.profile.startswith("pi3") for n in testbed.nodes):
+        # seed 000's boot partition: genuine firmware, config.txt, cmdline.txt, kernel, dtbs
+        for name in ("bootcode.bin", "start.elf", "fixup.dat", "config.txt", "cmdline.txt"):
+            assert (tftp / name).is_file(), name
+        assert "root=/dev/nfs nfsroot=" in (tftp / "cmdline.txt").read_text()
+        mac_nodes = lab.layout.server_path(f"{testbed.server.root}/opt/mac_nodes").read_text()
+        assert all(f"{n.position}\t{n.mac}" in mac_nodes for n in testbed.nodes if n.position)
     root = lab.layout.server_path(testbed.server.root)
     assert (root / "sbin" / "init").exists()
     keys = (root / "root" / ".ssh" / "authorized_keys").read_text()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,17 +25,18 @@ from harness.lab.host import require_root, require_tools
 from harness.lab.layout import LabLayout, run_base
 from harness.lab.netns import NetworkNamespace
 from harness.lab.process import ProcessRecord, Spawned, terminate_all
-from harness.lab.qemu import QemuConfig, QemuMachine
+from harness.lab.qemu import QemuConfig, QemuMachine, aarch64_config
+from harness.lab.serverfs import PI_ZERO, ServerFilesystem, node_arch
 from harness.lab.services import (
     Dnsmasq,
     Ganesha,
+    SiteDhcp,
     Sshd,
     ensure_key,
     ipv6_ula,
     server_interface_address,
 )
 from harness.lab.state import LabState, Owner
-from harness.provision.render import render_pxelinux_config, render_pxelinux_default
 from harness.testbed import Node, Testbed
 
 Progress = Callable[[str], None]
@@ -84,6 +86,7 @@ class EmulatedLab:
         self.attached = False  # True when reusing a lab someone else brought up
         self._state: LabState | None = None
         self._machines: dict[str, QemuMachine] = {}
+        self.images: dict[str, Any] = {}
         self._services: list[Spawned] = []
         self.ssh_key = self.layout.keys / "harness_ed25519"
 
@@ -148,26 +151,36 @@ class EmulatedLab:
     def _attach(self, state: LabState) -> None:
         self.attached = True
         self._state = state
-        self._choose_accel(self._images())
+        self._load_images()
 
-    def _images(self) -> Any:
-        from harness.images import ensure_x86_images
+    def _load_images(self) -> None:
+        """The node images the testbed's nodes need (built once, then from the cache),
+        and the accelerator: KVM only if a real x86 boot works with it; aarch64 nodes on
+        this x86 host always run under TCG."""
+        from harness.images import ensure_arm64_images, ensure_x86_images
 
-        return ensure_x86_images(self.cache_dir, progress=self.progress)
-
-    def _choose_accel(self, images: Any) -> None:
-        wanted = self.testbed.lab.accel if self.testbed.lab else "auto"
-        self.accel, self.accel_reason = choose_accel(
-            str(wanted), images.kernel, images.initrd, run_base() / "accel" / "verdict.json"
-        )
+        arches = {node_arch(n) for n in self.testbed.nodes}
+        if "x86_64" in arches:
+            self.images["x86_64"] = ensure_x86_images(self.cache_dir, progress=self.progress)
+            wanted = self.testbed.lab.accel if self.testbed.lab else "auto"
+            x86 = self.images["x86_64"]
+            self.accel, self.accel_reason = choose_accel(
+                str(wanted), x86.kernel, x86.initrd, run_base() / "accel" / "verdict.json"
+            )
+        if "aarch64" in arches:
+            self.images["aarch64"] = ensure_arm64_images(self.cache_dir, progress=self.progress)
 
     def _build(self) -> None:
-        images = self._images()
-        self._choose_accel(images)
-        self.progress(f"lab {self.layout.name}: accelerator {self.accel} ({self.accel_reason})")
+        self._load_images()
+        if self.accel_reason:
+            self.progress(f"lab {self.layout.name}: accelerator {self.accel} ({self.accel_reason})")
         self.layout.create_dirs()
         ensure_key(self.ssh_key)
-        self._populate_server(images)
+        public_key = Path(f"{self.ssh_key}.pub").read_text()
+        self.serverfs = ServerFilesystem(
+            self.layout, self.testbed, self.images, public_key, self.progress
+        )
+        self.serverfs.create()
         self.progress(f"lab {self.layout.name}: namespace {self.ns.name}")
         self.ns.create()
         for index, net in enumerate(self.testbed.networks.values()):
@@ -182,10 +195,19 @@ class EmulatedLab:
             )
         # sshd's StrictModes refuses key files below a world-writable directory (/var/tmp)
         authorized = self.layout.run / "authorized_keys"
-        authorized.write_text(Path(f"{self.ssh_key}.pub").read_text())
-        for service in (Dnsmasq(self.layout, self.testbed), Ganesha(self.layout, self.testbed)):
-            self.progress(f"lab {self.layout.name}: starting {service.name}")
-            self._add_service(service.start(self.ns))
+        authorized.write_text(public_key)
+        daemons: list[Dnsmasq | Ganesha | SiteDhcp] = [
+            Dnsmasq(self.layout, self.testbed),
+            Ganesha(self.layout, self.testbed),
+        ]
+        daemons += [
+            SiteDhcp(self.layout, self.testbed, net)
+            for net in self.testbed.networks.values()
+            if str(net.dhcp) != "authoritative"
+        ]
+        for daemon in daemons:
+            self.progress(f"lab {self.layout.name}: starting {daemon.name}")
+            self._add_service(daemon.start(self.ns))
         self.progress(f"lab {self.layout.name}: starting sshd")
         self._add_service(Sshd(self.layout, self.testbed).start(self.ns, authorized))
 
@@ -199,42 +221,6 @@ class EmulatedLab:
         self._state.processes = [p for p in self._state.processes if p.name != record.name]
         self._state.processes.append(record)
         self._state.save(self.layout.state_file)
-
-    def _populate_server(self, images: Any) -> None:
-        """Lay out the server module's filesystem as the testbed names it."""
-        server = self.testbed.server
-        tftp = self.layout.server_path(server.tftp_root)
-        if tftp.exists():
-            shutil.rmtree(tftp)
-        (tftp / "pxelinux.cfg").mkdir(parents=True)
-        shutil.copy2(images.pxelinux, tftp / "pxelinux.0")
-        shutil.copy2(images.ldlinux, tftp / "ldlinux.c32")
-        for profile, boot in self.testbed.boot.items():
-            if profile.startswith("x86"):
-                if boot.kernel:
-                    shutil.copy2(images.kernel, tftp / boot.kernel)
-                if boot.initrd:
-                    shutil.copy2(images.initrd, tftp / boot.initrd)
-        for node in self.testbed.nodes:
-            cfg = tftp / "pxelinux.cfg" / node.pxelinux_config_name
-            cfg.write_text(render_pxelinux_config(self.testbed, node))
-        (tftp / "pxelinux.cfg" / "default").write_text(render_pxelinux_default(self.testbed))
-        root = self.layout.server_path(server.root)
-        self.progress(f"lab {self.layout.name}: copying the node root to {server.root}")
-        if root.exists():
-            shutil.rmtree(root)
-        root.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(images.root, root, symlinks=True)
-        ssh_dir = root / "root" / ".ssh"
-        ssh_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        keys = ssh_dir / "authorized_keys"
-        keys.write_text(Path(f"{self.ssh_key}.pub").read_text())
-        keys.chmod(0o600)
-        if server.content is not None:
-            for node in self.testbed.nodes:
-                self.layout.server_path(server.content / node.hostname).mkdir(
-                    parents=True, exist_ok=True
-                )
 
     def down(self) -> None:
         """Remove everything this lab created (a reused lab is left as it was found)."""
@@ -262,17 +248,30 @@ class EmulatedLab:
     # --- use ----------------------------------------------------------------------------
 
     def machine(self, node: Node) -> QemuMachine:
-        """The QEMU machine of ``node`` (not started)."""
+        """The QEMU machine of ``node`` (not started).  A netbooting Pi's machine gets
+        its kernel later, from what its emulated boot ROM fetched."""
         if node.name not in self._machines:
-            index = self.testbed.nodes.index(node)
-            power = node.power
-            config = QemuConfig(
-                mac=node.mac,
-                tap=self.layout.tap_name(index),
-                accel=self.accel,
-                memory_mb=getattr(power, "memory_mb", 256),
-                nic=getattr(power, "nic", "virtio-net-pci"),
-            )
+            tap = self.layout.tap_name(self.testbed.nodes.index(node))
+            memory = getattr(node.power, "memory_mb", 256)
+            if node_arch(node) == "x86_64":
+                config = QemuConfig(
+                    mac=node.mac,
+                    tap=tap,
+                    accel=self.accel,
+                    memory_mb=memory,
+                    nic=getattr(node.power, "nic", "virtio-net-pci"),
+                )
+            else:
+                config = aarch64_config(node.mac, tap, memory_mb=memory)
+                if node.profile == PI_ZERO:
+                    images = self.images["aarch64"]
+                    config = replace(
+                        config,
+                        kernel=images.kernel,
+                        initrd=images.initrd,
+                        disk=self.layout.dir / "disks" / f"{node.name}.img",
+                        append="console=ttyAMA0,115200 root=/dev/vda rw rootwait",
+                    )
             self._machines[node.name] = QemuMachine(
                 node.name,
                 config,

@@ -24,22 +24,39 @@ START_TIMEOUT = 30.0
 
 @dataclass(frozen=True)
 class QemuConfig:
-    """What a QEMU node is: machine, accelerator, memory, its NIC on a lab tap."""
+    """What a QEMU node is: machine, accelerator, memory, its NIC on a lab tap, and how
+    it boots: from the network (x86 PXE), or from a kernel the harness hands it (a Pi
+    after its emulated boot ROM fetched the files; a Pi Zero with its SD card image)."""
 
     mac: str
     tap: str
     binary: str = "qemu-system-x86_64"
     machine: str = "pc"
     accel: str = "tcg"
+    cpu: str | None = None
     memory_mb: int = 256
     cpus: int = 1
     nic: str = "virtio-net-pci"
+    rng: str | None = "virtio-rng-pci"  # entropy: without it dropbear waits ~1 s
+    kernel: Path | None = None  # direct kernel boot instead of PXE
+    initrd: Path | None = None
+    dtb: Path | None = None
+    append: str | None = None
+    disk: Path | None = None  # a raw disk image (the SD card)
     extra: tuple[str, ...] = field(default_factory=tuple)
 
+    @property
+    def arch(self) -> str:
+        return "aarch64" if self.binary.endswith("aarch64") else "x86_64"
+
     def argv(self, name: str, console_fd: int, qmp_fd: int) -> list[str]:
+        accel = self.accel
+        if self.machine.startswith("raspi"):
+            accel += ",thread=single"  # MTTCG makes the raspi machines 3-8x slower on 2 cores
         options: list[tuple[str, str]] = [
             ("-name", name),
-            ("-machine", f"{self.machine},accel={self.accel}"),
+            ("-machine", self.machine),
+            ("-accel", accel),
             ("-m", str(self.memory_mb)),
             ("-smp", str(self.cpus)),
             ("-chardev", f"socket,id=con0,fd={console_fd},server=on,wait=off"),
@@ -48,10 +65,31 @@ class QemuConfig:
             ("-mon", "chardev=qmp0,mode=control"),
             ("-netdev", f"tap,id=n0,ifname={self.tap},script=no,downscript=no"),
             ("-device", f"{self.nic},netdev=n0,mac={self.mac}"),
-            # Entropy for the guest: without it dropbear waits ~1 s for randomness.
-            ("-device", "virtio-rng-pci"),
-            ("-boot", "order=n"),
         ]
+        if self.cpu:
+            options.append(("-cpu", self.cpu))
+        if self.rng:
+            options.append(("-device", self.rng))
+        if self.kernel is not None:
+            options.append(("-kernel", str(self.kernel)))
+            if self.initrd is not None:
+                options.append(("-initrd", str(self.initrd)))
+            if self.dtb is not None:
+                options.append(("-dtb", str(self.dtb)))
+            if self.append is not None:
+                options.append(("-append", self.append))
+        else:
+            options.append(("-boot", "order=n"))
+        if self.disk is not None:
+            options += [
+                ("-drive", f"file={self.disk},if=none,id=d0,format=raw"),
+                (
+                    "-device",
+                    "virtio-blk-device,drive=d0"
+                    if self.arch == "aarch64"
+                    else "virtio-blk-pci,drive=d0",
+                ),
+            ]
         flags = [
             "-nodefaults",
             "-no-user-config",
@@ -62,6 +100,33 @@ class QemuConfig:
             "-S",  # start paused: power-on is the QMP "cont"
         ]
         return [self.binary, *flags, *(x for pair in options for x in pair), *self.extra]
+
+
+def aarch64_config(
+    mac: str, tap: str, *, memory_mb: int = 512, machine: str = "virt"
+) -> QemuConfig:
+    """A Raspberry Pi stand-in: QEMU's ``virt`` machine (or ``raspi3b``, much slower: its
+    network is USB), booted from a kernel given later."""
+    if machine.startswith("raspi"):
+        return QemuConfig(
+            mac=mac,
+            tap=tap,
+            binary="qemu-system-aarch64",
+            machine=machine,
+            memory_mb=1024,
+            nic="usb-net",
+            rng=None,
+        )
+    return QemuConfig(
+        mac=mac,
+        tap=tap,
+        binary="qemu-system-aarch64",
+        machine="virt",
+        cpu="cortex-a53",
+        memory_mb=memory_mb,
+        nic="virtio-net-device",
+        rng="virtio-rng-device",
+    )
 
 
 class QemuMachine:

@@ -21,7 +21,7 @@ DEVICES = Path(__file__).resolve().parents[2] / "devices"
 
 @pytest.fixture(scope="module")
 def testbed() -> Testbed:
-    return load_testbed(DEVICES / "emulated.yaml")
+    return load_testbed(DEVICES / "emulated-x86.yaml")
 
 
 def test_mac_table_has_one_dhcp_host_line_per_node(testbed: Testbed) -> None:

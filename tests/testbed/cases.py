@@ -12,7 +12,8 @@ from harness.testbed import Testbed
 from harness.testbed.yamlsource import read_yaml
 
 REPO = Path(__file__).resolve().parents[2]
-EMULATED = REPO / "devices" / "emulated.yaml"
+EMULATED = REPO / "devices" / "emulated-x86.yaml"
+DEFAULT = REPO / "devices" / "emulated.yaml"
 
 #: Every problem line: ``file[:line]: [path: ]what; fix: how``, one line, no pydantic words.
 PROBLEM_LINE = re.compile(r"^[^\s:]+(:\d+)?: \S.*; fix: \S.*$")

@@ -14,12 +14,12 @@ from harness.errors import TestbedError
 from harness.testbed import DhcpMode, IpmiPower, QemuPower, load_testbed
 from harness.testbed.power import CommandPower
 
-from .cases import BASE, EMULATED, LoadText, Problems, assert_problem_lines
+from .cases import BASE, DEFAULT, EMULATED, LoadText, Problems, assert_problem_lines
 
 
-def test_the_default_testbed_loads() -> None:
+def test_the_x86_testbed_loads() -> None:
     tb = load_testbed(EMULATED)
-    assert tb.name == "emulated"
+    assert tb.name == "emulated-x86"
     assert tb.path == EMULATED
     assert tb.is_emulated
     assert [n.name for n in tb.nodes] == ["node02", "node03"]
@@ -30,6 +30,20 @@ def test_the_default_testbed_loads() -> None:
     assert tb.server_address("cluster") == IPv4Address("10.42.0.250")
     assert tb.server.exports[0].options == ("rw", "sync", "no_subtree_check", "no_root_squash")
     assert tb.boot["x86-bios"].append == "console=ttyS0,115200 panic=-1"
+
+
+def test_the_default_testbed_is_the_emulated_pi_test_system() -> None:
+    tb = load_testbed(DEFAULT)
+    assert tb.name == "emulated"
+    assert [(n.name, n.profile, n.network) for n in tb.nodes] == [
+        ("node02", "pi3b", "cluster"),
+        ("node17", "pi3bplus", "cluster"),
+        ("zero01", "pi-zero", "wifi"),
+    ]
+    assert tb.node("node02").board_serial == "27e247cc"  # as in the guide's log
+    assert tb.networks["wifi"].dhcp is DhcpMode.NONE
+    assert tb.server_address("wifi") == IPv4Address("192.168.1.4")
+    assert tb.boot["pi3b"] == tb.boot["pi3bplus"]
 
 
 def test_a_string_path_works_too(monkeypatch: pytest.MonkeyPatch) -> None:
