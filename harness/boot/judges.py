@@ -117,10 +117,11 @@ class DhcpJudge(Judge):
         self.server_lines: list[str] = []
 
     def observe(self, event: Event) -> None:
-        if self.exp.option43 and "OFFER" in self.seen and self._reads_tftp(event):
-            # Seen only in the server log, the offer's option 43 cannot be checked; the
-            # ROM reading over TFTP from the offered address shows it accepted the offer.
-            self.pass_at(event)
+        if self.exp.dhcp_final == "OFFER" and "OFFER" in self.seen and self._reads_tftp(event):
+            # A Pi ROM sends no REQUEST: only its first TFTP read from the offered address
+            # shows which offer it took (#764: it may have let earlier ones go by).
+            self.note(event)
+            self.verdict = Verdict(True, self.final.t if self.final is not None else event.t)
             return
         message, mac, ip, hostname = None, None, None, None
         if isinstance(event, DhcpPacket):
@@ -175,14 +176,15 @@ class DhcpJudge(Judge):
                 return
             self.hostname = hostname
         checkable = not self.exp.option43 or isinstance(event, DhcpPacket)
-        if (
-            message == self.exp.dhcp_final
-            and ip == self.exp.ip
-            and self.final is None
-            and checkable
-        ):
+        # For a Pi ROM the latest offer counts: that is the one it takes.
+        latest = self.final is None or self.exp.dhcp_final == "OFFER"
+        if message == self.exp.dhcp_final and ip == self.exp.ip and checkable and latest:
             self.final = event
-        if self.final is not None and (self.hostname is not None or not self.exp.dhcp_hostname):
+        if (
+            self.final is not None
+            and self.exp.dhcp_final != "OFFER"
+            and (self.hostname is not None or not self.exp.dhcp_hostname)
+        ):
             self.verdict = Verdict(True, max(self.final.t, event.t))
 
     def _reads_tftp(self, event: Event) -> bool:

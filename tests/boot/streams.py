@@ -146,3 +146,141 @@ def tftp_error(t: float, name: str) -> TftpError:
         filename=name,
         client_mac=MAC,
     )
+
+
+# --- a Raspberry Pi 3B netboot (the seed-000 test system's node02) ---------------------
+
+PI_MAC = "b8:27:eb:e2:47:cc"
+PI_IP = "10.42.0.2"
+PI_ROOT = "/lab/server/pxe/boot"
+
+PI_EXP = BootExpectations(
+    node="node02",
+    mac=PI_MAC,
+    ip=PI_IP,
+    hostname="node02",
+    server_ip=SERVER,
+    tftp_root=PI_ROOT,
+    firmware_files=("bootcode.bin", "start.elf", "fixup.dat", "config.txt"),
+    kernel_files=("kernel8.img", "bcm2710-rpi-3-b.dtb", "cmdline.txt", "initrd.img"),
+    root=f"{SERVER}:/pxe/root",
+    content=f"{SERVER}:/pxe/nodes/node02",
+    dhcp_final="OFFER",
+    dhcp_hostname=False,
+    option43="Raspberry Pi Boot   ",
+    serial_dir="27e247cc",
+    led=True,
+)
+
+#: dnsmasq's PXE sub-option encoding of pxe-service=0,"Raspberry Pi Boot   "
+PXE_43 = b"\x06\x01\x03\x0a\x04\x00PXE\x09\x17\x00\x00\x14Raspberry Pi Boot   \xff"
+
+
+def pi_dhcp(t: float, message: str, *, option43: bytes | None = PXE_43) -> DhcpPacket:
+    client = message == "DISCOVER"
+    return DhcpPacket(
+        t=t,
+        message=message,
+        mac=PI_MAC,
+        xid=0x26F30339,
+        src_ip="0.0.0.0" if client else SERVER,
+        dst_ip="255.255.255.255",
+        sport=68 if client else 67,
+        dport=67 if client else 68,
+        yiaddr="0.0.0.0" if client else PI_IP,
+        vendor_specific=None if client else option43,
+        vendor_class=b"PXEClient:Arch:00000:UNDI:002001" if client else None,
+    )
+
+
+def log(t: float, message: str, program: str = "dnsmasq-tftp", **fields: object) -> ServerLogLine:
+    return ServerLogLine(
+        t=t,
+        raw=f"May  3 10:40:55 testserver {program}[496]: {message}",
+        program=program,
+        message=message,
+        **fields,
+    )  # type: ignore[arg-type]
+
+
+def sent_log(t: float, name: str) -> ServerLogLine:
+    path = f"{PI_ROOT}/{name}"
+    return log(t, f"sent {path} to {PI_IP}", kind="tftp_sent", path=path, ip=PI_IP)
+
+
+def missing_log(t: float, name: str) -> ServerLogLine:
+    path = f"{PI_ROOT}/{name}"
+    return log(t, f"file {path} not found", kind="tftp_not_found", path=path)
+
+
+def pi_console(t: float, text: str) -> ConsoleLine:
+    return ConsoleLine(t=t, node="node02", text=text)
+
+
+def good_pi_boot(t0: float = 100.0) -> list[Event]:
+    """A Pi 3B boot as the server log and the console show it (the seed's log order)."""
+    t = t0
+    events: list[Event] = [PowerEvent(t=t + 0.1, node="node02", action="on", backend="qemu")]
+    events += [pi_dhcp(t + 1, "DISCOVER"), pi_dhcp(t + 1.01, "OFFER")]
+    events.append(
+        TftpRequest(
+            t=t + 1.5,
+            op="RRQ",
+            client_ip=PI_IP,
+            client_port=49152,
+            server_ip=SERVER,
+            filename="bootcode.bin",
+            client_mac=PI_MAC,
+        )
+    )
+    events += [
+        missing_log(t + 2.0, "bootsig.bin"),
+        sent_log(t + 2.0, "bootcode.bin"),
+        missing_log(t + 2.1, "27e247cc/start.elf"),
+        missing_log(t + 2.2, "autoboot.txt"),
+        sent_log(t + 2.3, "config.txt"),
+        missing_log(t + 2.4, "recovery.elf"),
+        sent_log(t + 3.0, "start.elf"),
+        sent_log(t + 3.1, "fixup.dat"),
+        missing_log(t + 3.2, "dt-blob.bin"),
+        sent_log(t + 3.3, "cmdline.txt"),
+        missing_log(t + 3.4, "kernel7.img"),
+        log(
+            t + 3.5,
+            f"failed sending {PI_ROOT}/kernel8.img to {PI_IP}",
+            kind="tftp_error",
+            path=f"{PI_ROOT}/kernel8.img",
+            ip=PI_IP,
+        ),
+        sent_log(t + 6.0, "kernel8.img"),
+        sent_log(t + 6.5, "initrd.img"),
+        sent_log(t + 6.6, "bcm2710-rpi-3-b.dtb"),
+    ]
+    events += [
+        pi_console(
+            t + 8, "[    0.000000] Linux version 6.1.0-56-arm64 (debian-kernel@lists.debian.org)"
+        ),
+        pi_console(t + 9, "nbh-initramfs: start"),
+        pi_console(t + 12, f"nbh-initramfs: nfs root mounted {SERVER}:/pxe/root"),
+        pi_console(t + 13, "nbh-init: userspace started"),
+        pi_console(t + 13.1, f"nbh-init: identity mac={PI_MAC} position=2 hostname=node02"),
+        pi_console(t + 13.1, "nbh-init: hostname node02"),
+        pi_console(
+            t + 13.3,
+            f"nbh-init: content mounted {SERVER}:/pxe/nodes/node02 on /opt/individual_content",
+        ),
+        pi_console(t + 13.4, "nbh-init: lastrun /opt/individual_content/boot-20261121"),
+        pi_console(t + 13.5, "nbh-init: LED on"),
+        SshProbe(
+            t=t + 15,
+            node="node02",
+            address=PI_IP,
+            ok=True,
+            facts={
+                "hostname": "node02",
+                "led": "on",
+                "root_mount": f"{SERVER}:/pxe/root / nfs4 rw 0 0",
+            },
+        ),
+    ]
+    return events

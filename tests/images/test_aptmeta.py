@@ -102,7 +102,7 @@ def test_resolve_cached_reuses_the_answer_while_apt_is_unchanged(
     packages.write_text("v1")
     apt = FakeApt({"busybox-static": ("1", "")})
 
-    def load() -> aptmeta.AptConfig:
+    def load(env: object = None) -> aptmeta.AptConfig:
         return aptmeta.AptConfig("dump", "amd64", lists, (packages,))
 
     def show(self: aptmeta.AptConfig, names: Iterable[str]) -> dict[str, AptPackage]:

@@ -40,10 +40,10 @@ SEED_000: list[tuple[str, dict[str, Any]]] = [
      {"kind": "tftp_not_found", "path": "/pxe/boot/recovery.elf"}),
     ('Sep 15 12:46:35 sevastopol dnsmasq-tftp[603]: sent /pxe/boot/config.txt to 10.42.0.2',
      {"kind": "tftp_sent", "path": "/pxe/boot/config.txt", "ip": "10.42.0.2"}),
-    ('May  3 10:40:45 testserver *dnsmasq-dhcp*[496]: 653460281 DHCPDISCOVER(eth0) b8:27:eb:76:a6:1a',  # noqa: E501
+    ('May  3 10:40:45 testserver *dnsmasq-dhcp*[496]: 653460281 DHCPDISCOVER(eth0) b8:27:eb:76:a6:1a',
      {"kind": "dhcp", "op": "DHCPDISCOVER", "xid": 653460281, "interface": "eth0",
       "mac": "b8:27:eb:76:a6:1a"}),
-    ('May  3 10:40:45 testserver *dnsmasq-dhcp*[496]: 653460281 DHCPOFFER(eth0) 10.42.0.17 b8:27:eb:76:a6:1a',  # noqa: E501
+    ('May  3 10:40:45 testserver *dnsmasq-dhcp*[496]: 653460281 DHCPOFFER(eth0) 10.42.0.17 b8:27:eb:76:a6:1a',
      {"kind": "dhcp", "op": "DHCPOFFER", "xid": 653460281, "interface": "eth0",
       "mac": "b8:27:eb:76:a6:1a", "ip": "10.42.0.17"}),
     ('May  3 10:40:55 testserver dnsmasq-tftp[496]: file /pxe/boot/b876a61a/start.elf not found',
@@ -94,7 +94,7 @@ SEED_000: list[tuple[str, dict[str, Any]]] = [
      {"kind": "tftp_not_found", "path": "/pxe/boot/armstub.bin"}),
     ('May  3 10:41:00 testserver dnsmasq-tftp[496]: sent /pxe/boot/kernel7.img to 10.42.0.17',
      {"kind": "tftp_sent", "path": "/pxe/boot/kernel7.img", "ip": "10.42.0.17"}),
-    ('May  3 10:41:00 testserver dnsmasq-tftp[496]: sent /pxe/boot/bcm2710-rpi-3-b.dtb to 10.42.0.17',  # noqa: E501
+    ('May  3 10:41:00 testserver dnsmasq-tftp[496]: sent /pxe/boot/bcm2710-rpi-3-b.dtb to 10.42.0.17',
      {"kind": "tftp_sent", "path": "/pxe/boot/bcm2710-rpi-3-b.dtb", "ip": "10.42.0.17"}),
     ('May  3 10:41:00 testserver dnsmasq-tftp[496]: sent /pxe/boot/config.txt to 10.42.0.17',
      {"kind": "tftp_sent", "path": "/pxe/boot/config.txt", "ip": "10.42.0.17"}),
@@ -146,7 +146,7 @@ LOG_FACILITY = [
      {"kind": "startup"}),
     ("Nov 21 12:46:15 dnsmasq-tftp[5909]: TFTP root is /tmp/nbhobs-exp/tftp  ",
      {"kind": "startup"}),
-    ("Nov 21 12:46:20 dnsmasq-dhcp[5909]: 1995756103 available DHCP range: 10.77.0.10 -- 10.77.0.20",  # noqa: E501
+    ("Nov 21 12:46:20 dnsmasq-dhcp[5909]: 1995756103 available DHCP range: 10.77.0.10 -- 10.77.0.20",
      {"kind": "dhcp_detail", "xid": 1995756103}),
     ("Nov 21 12:46:20 dnsmasq-dhcp[5909]: 1995756103 vendor class: udhcp 1.35.0",
      {"kind": "dhcp_detail", "xid": 1995756103}),
@@ -163,12 +163,12 @@ LOG_FACILITY = [
      {"kind": "dhcp_detail", "xid": 1995756103, "ip": "10.77.0.1"}),
     ("Nov 21 12:46:20 dnsmasq-dhcp[5909]: 1995756103 sent size:  1 option: 53 message-type  2",
      {"kind": "dhcp_detail", "xid": 1995756103}),
-    ("Nov 21 12:46:20 dnsmasq-dhcp[5909]: 1995756103 DHCPACK(nbhobs-va) 10.77.0.11 0e:6f:2a:d1:8b:7c ",  # noqa: E501
+    ("Nov 21 12:46:20 dnsmasq-dhcp[5909]: 1995756103 DHCPACK(nbhobs-va) 10.77.0.11 0e:6f:2a:d1:8b:7c ",
      {"kind": "dhcp", "op": "DHCPACK", "xid": 1995756103, "interface": "nbhobs-va",
       "mac": "0e:6f:2a:d1:8b:7c", "ip": "10.77.0.11"}),
     ("Nov 21 12:46:20 dnsmasq-tftp[5909]: sent /tmp/nbhobs-exp/tftp/file.bin to 10.77.0.11",
      {"kind": "tftp_sent", "path": "/tmp/nbhobs-exp/tftp/file.bin", "ip": "10.77.0.11"}),
-    ("Nov 21 12:46:20 dnsmasq-tftp[5909]: file /tmp/nbhobs-exp/tftp/missing.bin not found for 10.77.0.11",  # noqa: E501
+    ("Nov 21 12:46:20 dnsmasq-tftp[5909]: file /tmp/nbhobs-exp/tftp/missing.bin not found for 10.77.0.11",
      {"kind": "tftp_not_found", "path": "/tmp/nbhobs-exp/tftp/missing.bin", "ip": "10.77.0.11"}),
     ("Nov 21 12:46:32 dnsmasq[5909]: exiting on receipt of SIGTERM", {"kind": "startup"}),
 ]
