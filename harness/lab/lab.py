@@ -157,10 +157,11 @@ class EmulatedLab:
         """The node images the testbed's nodes need (built once, then from the cache),
         and the accelerator: KVM only if a real x86 boot works with it; aarch64 nodes on
         this x86 host always run under TCG."""
-        from harness.images import ensure_arm64_images, ensure_x86_images
+        import harness.images
 
         arches = {node_arch(n) for n in self.testbed.nodes}
         if "x86_64" in arches:
+            ensure_x86_images = harness.images.ensure_x86_images
             self.images["x86_64"] = ensure_x86_images(self.cache_dir, progress=self.progress)
             wanted = self.testbed.lab.accel if self.testbed.lab else "auto"
             x86 = self.images["x86_64"]
@@ -168,7 +169,9 @@ class EmulatedLab:
                 str(wanted), x86.kernel, x86.initrd, run_base() / "accel" / "verdict.json"
             )
         if "aarch64" in arches:
-            self.images["aarch64"] = ensure_arm64_images(self.cache_dir, progress=self.progress)
+            self.images["aarch64"] = harness.images.ensure_arm64_images(
+                self.cache_dir, progress=self.progress
+            )
 
     def _build(self) -> None:
         self._load_images()
