@@ -186,9 +186,10 @@ def boot_node(
     The node is switched off again when the test ends.  Per-stage status and duration
     become JUnit properties; the record joins the end-of-run stage table.
     """
-    from harness.lab.target import EmulatedTarget
+    from harness.lab.target import EmulatedTarget, target_for
 
     targets: list[EmulatedTarget] = []
+
     def progress(change: StageChange) -> None:
         took = "" if change.duration is None else f" in {change.duration:.1f} s"
         then = f", now {change.next_stage}" if change.next_stage else ""
@@ -199,7 +200,7 @@ def boot_node(
         )
 
     def boot(node: Node) -> BootRecord:
-        target = EmulatedTarget(lab, node)
+        target = target_for(lab, node)
         targets.append(target)
         profile = get_profile(node.profile)
         artifacts = run_dir / _safe(request.node.nodeid)

@@ -122,6 +122,30 @@ CONSOLE_FAILURES: tuple[KnownFailure, ...] = (
         "create the node's directory under the content root on the server and export it",
     ),
     _k(
+        r"pi-rom: boot failed in (?:DISCOVERING|OFFERED|REQUESTING): (.*)",
+        Stage.DHCP,
+        "the emulated boot ROM gave up on DHCP: {0}",
+        'check that dnsmasq answers the Pi\'s MAC with pxe-service=0,"Raspberry Pi Boot"',
+    ),
+    _k(
+        r"pi-rom: boot failed in (?:TFTP_BOOTCODE|SECOND_DHCP|TFTP_FIRMWARE): (.*)",
+        Stage.TFTP_FIRMWARE,
+        "the emulated Pi firmware could not load: {0}",
+        "check the boot partition in the TFTP root (bootcode.bin, start.elf, fixup.dat)",
+    ),
+    _k(
+        r"pi-rom: boot failed in TFTP_KERNEL: (.*)",
+        Stage.TFTP_KERNEL,
+        "the emulated Pi firmware could not load the kernel: {0}",
+        "check config.txt (kernel=, initramfs) and that the files are in the TFTP root",
+    ),
+    _k(
+        r"pi-rom: boot failed: (.*)",
+        None,
+        "the emulated boot ROM failed: {0}",
+        "read the pi-rom lines before it",
+    ),
+    _k(
         r"Kernel panic - not syncing: (.*)",
         None,
         "kernel panic: {0}",

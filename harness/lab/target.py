@@ -8,6 +8,7 @@ does not know which one it drives.
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 from harness import clock
@@ -17,9 +18,9 @@ from harness.lab.lab import EmulatedLab
 from harness.lab.process import wait_exit
 from harness.observe.capture import Capture, node_filter
 from harness.observe.console import ConsoleReader
-from harness.observe.events import PowerEvent, SshProbe
+from harness.observe.events import ConsoleLine, PowerEvent, SshProbe
 from harness.observe.serverlog import LogFollower
-from harness.observe.ssh import probe
+from harness.observe.ssh import DEFAULT_COMMANDS, probe
 from harness.testbed import Node
 
 
@@ -112,12 +113,18 @@ class EmulatedTarget:
         return sources
 
     def probe_ssh(self) -> SshProbe:
+        commands = dict(DEFAULT_COMMANDS)
+        if self.node.profile.startswith("pi"):
+            # the cluster's boot scripts: content directory mounted, LED on at the end
+            commands["content_mount"] = "grep ' /opt/individual_content ' /proc/mounts | head -1"
+            commands["led"] = "cat /run/led 2>/dev/null || true"
         return probe(
             self.node.name,
             str(self.node.ip),
             user="root",
             key_file=self.lab.ssh_key,
             sock_factory=lambda: self.lab.ns.open_socket(),
+            commands=commands,
             timeout=10.0,
         )
 
@@ -140,3 +147,155 @@ class EmulatedTarget:
             if path.exists():
                 sizes[name] = path.stat().st_size
         return sizes
+
+
+class AttachedLater:
+    """Sources that can only start once QEMU runs (a Pi's console after its boot ROM):
+    registered with the boot run up front, attached when they exist, stopped with the
+    rest."""
+
+    def __init__(self) -> None:
+        self.sources: list[Source] = []
+
+    def add(self, source: Source) -> None:
+        self.sources.append(source)
+
+    def stop(self) -> None:
+        for source in reversed(self.sources):
+            source.stop()
+        self.sources.clear()
+
+
+#: The firmware file order each Pi profile's emulated boot ROM follows.
+PI_FIRMWARE_DATA = {"pi3b": "pi3-2020", "pi3bplus": "pi3-2020", "pi4": "pi4-eeprom"}
+
+
+class PiTarget(EmulatedTarget):
+    """A netbooting Raspberry Pi: the harness plays its boot ROM on the node's tap (DHCP,
+    then bootcode.bin, start.elf, config.txt, the kernel... over TFTP from the server
+    module), then QEMU boots the kernel, device tree, initramfs and command line the ROM
+    fetched, on the same tap with the same MAC."""
+
+    def __init__(self, lab: EmulatedLab, node: Node) -> None:
+        super().__init__(lab, node)
+        self._later = AttachedLater()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._artifacts: Path | None = None
+
+    def power_off(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(30)
+            self._thread = None
+        self.machine.stop()
+        self._stop.clear()
+
+    def start_sources(self, emit: Emit, artifacts: Path) -> list[Source]:
+        sources: list[Source] = []
+        try:
+            bridge = self.lab.testbed.networks[self.node.network].interface
+            capture = Capture(
+                bridge,
+                emit,
+                bpf=node_filter(mac=self.node.mac, ip=str(self.node.ip)),
+                prefix=self.lab.ns.command(),
+                pcap_path=artifacts / "capture.pcap",
+            )
+            capture.start()
+            sources.append(capture)
+            self._follower = LogFollower(self.lab.dnsmasq_log, emit)
+            self._follower.start()
+            sources.append(self._follower)
+        except BaseException:
+            for source in reversed(sources):
+                source.stop()
+            raise
+        self._artifacts = artifacts
+        return [*sources, self._later]
+
+    def power_on(self, emit: Emit) -> None:
+        """Power reaches the board: its ROM starts.  QEMU follows when the ROM is done."""
+        assert self._artifacts is not None, "start_sources first"
+        emit(
+            PowerEvent(
+                t=clock.now(),
+                node=self.node.name,
+                action="on",
+                backend="qemu",
+                detail=f"{self.node.profile} boot ROM emulated on {self.machine.config.tap}",
+            )
+        )
+        self._thread = threading.Thread(
+            target=self._boot,
+            args=(emit, self._artifacts),
+            name=f"pirom-{self.node.name}",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def _say(self, emit: Emit, text: str) -> None:
+        emit(ConsoleLine(t=clock.now(), node=self.node.name, text=f"pi-rom: {text}"))
+
+    def _boot(self, emit: Emit, artifacts: Path) -> None:
+        from harness.pirom.firmware import load_firmware
+        from harness.pirom.frames import TapIO
+        from harness.pirom.profiles import Board
+        from harness.pirom.rom import PiRom
+
+        try:
+            board = Board.of(self.node.profile, self.node.board_serial, self.node.mac)
+            firmware = load_firmware(PI_FIRMWARE_DATA[self.node.profile])
+            with TapIO.open(self.machine.config.tap, self.lab.ns) as tap:
+                result = PiRom(
+                    tap,
+                    board,
+                    firmware,
+                    artifacts / "rom",
+                    on_step=lambda text: self._say(emit, text),
+                    stop=self._stop,
+                ).run()
+            if not result.ok:
+                self._say(emit, f"boot failed in {result.state}: {result.reason}")
+                return
+            files = result.files
+            self.machine.config = replace(
+                self.machine.config,
+                kernel=files.kernel,
+                initrd=files.initramfs,
+                # QEMU's virt machine makes its own device tree; raspi3b boots the Pi's
+                dtb=files.dtb if self.machine.config.machine.startswith("raspi") else None,
+                append=files.cmdline,
+            )
+            if self._stop.is_set():
+                return
+            self.machine.start_paused()
+            assert self.machine.console is not None and self.machine.process is not None
+            console = ConsoleReader(
+                self.node.name,
+                self.machine.console,
+                emit,
+                log_path=artifacts / "console.log",
+                raw_path=artifacts / "console.raw",
+            )
+            console.start()
+            self._later.add(console)
+            process = self.machine.process
+            self._later.add(
+                ExitWatcher(self.node.name, process.pid, emit, lambda: process.returncode)
+            )
+            self.machine.cont()
+            self._say(
+                emit,
+                f"handed over to QEMU ({self.machine.config.machine}): "
+                f"{files.kernel.name}, cmdline {files.cmdline!r}",
+            )
+        except Exception as exc:  # the boot run must hear of it, not a dead thread
+            self._say(emit, f"boot failed: {exc}")
+
+
+def target_for(lab: EmulatedLab, node: Node) -> EmulatedTarget:
+    """The boot target of an emulated node: a Pi that netboots gets its ROM played."""
+    if node.profile in PI_FIRMWARE_DATA:
+        return PiTarget(lab, node)
+    return EmulatedTarget(lab, node)
