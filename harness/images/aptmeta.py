@@ -5,7 +5,9 @@ remembering the answer.  This host keeps no apt binary cache (``Dir::Cache::pkgc
 so every ``apt-cache`` call re-reads all package lists (about 0.5 s); the resolution is
 therefore stored in the image cache, keyed on a fingerprint of the apt configuration and
 the list files, and reused until ``apt-get update`` (or a config change) alters them.
-Nothing here touches the network.
+Nothing here touches the network.  ``apt_env`` (an environment with ``APT_CONFIG``) points
+every apt call at another configuration, such as the private one for a foreign
+architecture (see :mod:`~harness.images.aptforeign`).
 """
 
 from __future__ import annotations
@@ -78,6 +80,17 @@ def follow_all(pkg: AptPackage) -> list[tuple[list[Dep], Follow]]:
     return [(group, follow_all) for group in parse_depends(pkg.depends)]
 
 
+def follow_kernel_image(pkg: AptPackage) -> list[tuple[list[Dep], Follow]]:
+    """For a kernel meta package (``linux-image-cloud-amd64``): only the concrete image.
+
+    The meta's other dependencies and the kernel's own (kmod, initramfs-tools, ...) are
+    installation machinery, not image content.
+    """
+    return [
+        (g, follow_none) for g in parse_depends(pkg.depends) if g[0].name.startswith("linux-image-")
+    ]
+
+
 def parse_stanzas(text: str) -> list[dict[str, str]]:
     """Split deb822 records (``apt-cache show`` output) into field dicts."""
     stanzas: list[dict[str, str]] = []
@@ -145,18 +158,34 @@ class AptConfig:
     architecture: str
     lists_dir: Path
     state_files: tuple[Path, ...]  # files whose change can change a candidate
+    env: Mapping[str, str] | None = None  # the environment apt runs with; None: ours
 
     @classmethod
-    def load(cls) -> AptConfig:
+    def load(cls, env: Mapping[str, str] | None = None) -> AptConfig:
         what, fix = "reading the apt configuration", "the image recipes need Debian's apt"
-        dump = run(["apt-config", "dump"], what=what, fix=fix).stdout
+        dump = run(["apt-config", "dump"], what=what, fix=fix, env=env).stdout
         shell = run(
-            ["apt-config", "shell",
-             "LISTS", "Dir::State::lists/d", "STATUS", "Dir::State::status/f",
-             "PREFS", "Dir::Etc::preferences/f", "PREFSD", "Dir::Etc::preferencesparts/d",
-             "SRC", "Dir::Etc::sourcelist/f", "SRCD", "Dir::Etc::sourceparts/d",
-             "ARCH", "APT::Architecture"],
-            what=what, fix=fix,
+            [
+                "apt-config",
+                "shell",
+                "LISTS",
+                "Dir::State::lists/d",
+                "STATUS",
+                "Dir::State::status/f",
+                "PREFS",
+                "Dir::Etc::preferences/f",
+                "PREFSD",
+                "Dir::Etc::preferencesparts/d",
+                "SRC",
+                "Dir::Etc::sourcelist/f",
+                "SRCD",
+                "Dir::Etc::sourceparts/d",
+                "ARCH",
+                "APT::Architecture",
+            ],
+            what=what,
+            fix=fix,
+            env=env,
         ).stdout
         vals: dict[str, str] = {}
         for line in shell.splitlines():
@@ -165,11 +194,14 @@ class AptConfig:
                 vals[key] = " ".join(shlex.split(value))
         lists = Path(vals.get("LISTS", "/var/lib/apt/lists"))
         files: list[Path] = []
-        for d in (lists, Path(vals.get("PREFSD", "/nonexistent")),
-                  Path(vals.get("SRCD", "/nonexistent"))):
+        for d in (
+            lists,
+            Path(vals.get("PREFSD", "/nonexistent")),
+            Path(vals.get("SRCD", "/nonexistent")),
+        ):
             files += _dir_files(d)
         files += [Path(vals[k]) for k in ("STATUS", "PREFS", "SRC") if k in vals]
-        return cls(dump, vals.get("ARCH", ""), lists, tuple(files))
+        return cls(dump, vals.get("ARCH", ""), lists, tuple(files), env)
 
     def signature(self) -> str:
         """Fingerprint of everything apt would consult; stat only, so it takes milliseconds."""
@@ -192,7 +224,10 @@ class AptConfig:
         # 100: some names unknown or purely virtual; the known ones are still printed.
         out = run(
             ["apt-cache", "show", "--no-all-versions", *wanted],
-            what="querying apt metadata", fix=UPDATE_FIX, ok_codes=(0, 100),
+            what="querying apt metadata",
+            fix=UPDATE_FIX,
+            ok_codes=(0, 100),
+            env=self.env,
         ).stdout
         found: dict[str, AptPackage] = {}
         for stanza in parse_stanzas(out):
@@ -260,13 +295,14 @@ def resolve_cached(
     salt: str,
     roots: Sequence[tuple[str, Follow]],
     progress: Callable[[str], None],
+    apt_env: Mapping[str, str] | None = None,
 ) -> dict[str, AptPackage]:
     """:func:`resolve`, reusing the answer stored in ``memo`` while apt's state is unchanged.
 
     ``salt`` must change whenever the roots or Follow rules do (callers pass the hash of
     their recipe sources).
     """
-    cfg = AptConfig.load()
+    cfg = AptConfig.load(apt_env)
     signature = hashlib.sha256(f"{cfg.signature()}\0{salt}".encode()).hexdigest()
     try:
         stored = json.loads(memo.read_text())
@@ -278,9 +314,12 @@ def resolve_cached(
     packages = resolve(roots, cfg.show)
     memo.parent.mkdir(parents=True, exist_ok=True)
     tmp = memo.with_name(f".{memo.name}.{os.getpid()}")
-    tmp.write_text(json.dumps(
-        {"signature": signature, "packages": {n: p.to_json() for n, p in packages.items()}},
-        indent=1, sort_keys=True,
-    ))
+    tmp.write_text(
+        json.dumps(
+            {"signature": signature, "packages": {n: p.to_json() for n, p in packages.items()}},
+            indent=1,
+            sort_keys=True,
+        )
+    )
     os.replace(tmp, memo)  # concurrent resolvers write the same answer; last one wins
     return packages

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from harness.images.arch import X86_64, Arch
 from harness.images.proc import run
 
 PACKAGE = "busybox-static"
@@ -17,10 +18,10 @@ BINARY = "bin/busybox"
 _SKIP = frozenset({"linuxrc"})
 
 
-def applets(busybox: Path) -> list[str]:
+def applets(busybox: Path, arch: Arch = X86_64) -> list[str]:
     """Relative install paths of every applet, e.g. ``sbin/init``, ``usr/bin/awk``."""
     out = run(
-        [busybox, "--list-full"],
+        arch.command([busybox, "--list-full"]),
         what="listing busybox applets",
         fix="the busybox-static package may be damaged: delete it from the cache's debs/",
     ).stdout

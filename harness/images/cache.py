@@ -9,7 +9,9 @@ Layout under the cache directory::
 
 An image key is a sha256 over the recipe's own source files and the name, version and
 SHA256 of every input package, so editing a recipe file or a new package version gives a
-new key and a new build, and nothing else does.  Builds happen in a temporary directory
+new key and a new build, and nothing else does.  A recipe's source files are all the
+shared ones plus its own (:data:`OWNED`), so work on the aarch64 recipe does not rebuild
+the x86 images, nor the other way round.  Builds happen in a temporary directory
 beside the final one and are renamed into place, so a failed or killed build never
 leaves a directory that looks finished.
 """
@@ -23,6 +25,7 @@ import shutil
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from filelock import FileLock, Timeout
 
@@ -31,6 +34,22 @@ from harness.images.aptmeta import AptPackage
 
 RECIPE_DIR = Path(__file__).resolve().parent
 _RECIPE_SUFFIXES = (".py", ".sh")
+#: Recipe files only one image is built from -> that image's name.  Every other recipe
+#: file is shared and goes into every image's key; a new file is shared until listed
+#: here, so forgetting an entry costs a rebuild, never a stale image.
+OWNED: dict[str, str] = {
+    "x86.py": "x86_64",
+    "arm64.py": "aarch64",
+    "aptforeign.py": "aarch64",
+    "scripts/identity-dhcp.sh": "aarch64",
+    "scripts/identity-macnodes.sh": "aarch64",
+    "scripts/led.sh": "aarch64",
+    "scripts/mount_content.sh": "aarch64",
+    "scripts/nodelib.sh": "aarch64",
+}
+#: The package's entry points, and the disk image tool a lab runs on a finished image:
+#: none of them puts anything into a cached image.
+_NOT_RECIPE = frozenset({"__init__.py", "__main__.py", "diskimage.py"})
 _LOCK_WAIT_S = 1800.0  # a cold build takes about a minute; a holder this slow is stuck
 
 
@@ -40,13 +59,23 @@ def default_cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "netboot-harness"
 
 
-def recipe_sources(root: Path = RECIPE_DIR) -> dict[str, str]:
-    """Relative path -> sha256 of every recipe file (Python modules and shipped scripts)."""
-    return {
-        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+def recipe_sources(root: Path = RECIPE_DIR, image: str | None = None) -> dict[str, str]:
+    """Relative path -> sha256 of the recipe files (Python modules and shipped scripts).
+
+    With ``image``, only those that image is built from: the shared files and its own.
+    """
+    found = {
+        p.relative_to(root).as_posix(): p
         for p in sorted(root.rglob("*"))
         if p.suffix in _RECIPE_SUFFIXES and p.is_file() and "__pycache__" not in p.parts
     }
+    if image is not None:
+        found = {
+            rel: p
+            for rel, p in found.items()
+            if rel not in _NOT_RECIPE and OWNED.get(rel, image) == image
+        }
+    return {rel: hashlib.sha256(p.read_bytes()).hexdigest() for rel, p in found.items()}
 
 
 def sources_digest(sources: dict[str, str]) -> str:
@@ -65,6 +94,38 @@ def compute_key(name: str, sources: dict[str, str], packages: Iterable[AptPackag
 
 def image_dir(cache: Path, name: str, key: str) -> Path:
     return cache / "images" / f"{name}-{key[:16]}"
+
+
+T = TypeVar("T")
+
+
+def ensure(
+    cache: Path,
+    name: str,
+    key: str,
+    load: Callable[[Path], T | None],
+    build: Callable[[Path], None],
+    progress: Callable[[str], None],
+) -> T:
+    """The images ``name`` for ``key``: ``load`` them from the cache, or ``build`` them
+    (into a staging directory, under the build lock) and load what was built."""
+    final = image_dir(cache, name, key)
+    found = load(final)
+    if found is not None:
+        progress(f"{name} images {key[:16]} are cached in {final}")
+        return found
+    with build_lock(cache, name, progress):
+        found = load(final)  # another process may have built it meanwhile
+        if found is None:
+            with staging(final) as tmp:
+                build(tmp)
+            found = load(final)
+    if found is None:
+        raise ImageError(
+            f"{name} image build in {final} produced an incomplete image: "
+            f"delete {final} and rebuild"
+        )
+    return found
 
 
 @contextmanager

@@ -12,7 +12,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from filelock import FileLock
@@ -31,16 +31,22 @@ def sha256_file(path: Path) -> str:
 
 
 def fetch(
-    packages: Sequence[AptPackage], debs_dir: Path, progress: Callable[[str], None]
+    packages: Sequence[AptPackage],
+    debs_dir: Path,
+    progress: Callable[[str], None],
+    apt_env: Mapping[str, str] | None = None,
 ) -> dict[str, Path]:
-    """Make every package's .deb present and verified in ``debs_dir``; name -> path."""
+    """Make every package's .deb present and verified in ``debs_dir``; name -> path.
+
+    ``apt_env``: the environment for ``apt-get download`` (a private ``APT_CONFIG``).
+    """
     debs_dir.mkdir(parents=True, exist_ok=True)
     # Another image build (another arch, another worker) may share debs_dir.
     with FileLock(str(debs_dir / ".lock")):
         paths = {p.name: debs_dir / p.deb_name for p in packages}
         missing = [p for p in packages if not _valid(paths[p.name], p)]
         if missing:
-            _download(missing, debs_dir, progress)
+            _download(missing, debs_dir, progress, apt_env)
     return paths
 
 
@@ -49,7 +55,10 @@ def _valid(path: Path, pkg: AptPackage) -> bool:
 
 
 def _download(
-    packages: Sequence[AptPackage], debs_dir: Path, progress: Callable[[str], None]
+    packages: Sequence[AptPackage],
+    debs_dir: Path,
+    progress: Callable[[str], None],
+    apt_env: Mapping[str, str] | None,
 ) -> None:
     for p in packages:
         progress(f"downloading {p.name} {p.version} ({p.size / 1e6:.1f} MB)")
@@ -64,6 +73,7 @@ def _download(
             what="downloading Debian packages",
             fix=f"check that deb.debian.org is reachable, or {UPDATE_FIX}",
             cwd=Path(tmp),
+            env=apt_env,
         )
         by_hash = {sha256_file(f): f for f in Path(tmp).glob("*.deb")}
         for p in packages:

@@ -1,9 +1,11 @@
-"""The initramfs (``initrd.img``): busybox-static, NIC and NFS modules, and an ``/init``
-that brings up the network with DHCP, mounts the NFS root and switch_roots into it.
+"""The initramfs (``initrd.img``): busybox-static, the recipe's kernel modules, and an
+``/init`` that mounts the root and switch_roots into it: an NFS root after DHCP, or a
+local block device (the Pi Zero's SD card).
 
-The Debian kernels have no IP autoconfiguration and no NFS root support built in, so this
-small initramfs is what turns a kernel + ``nfsroot=`` into a booted node.  It is a
-reproducible gzip'd newc cpio; ``/init`` and its helpers live in ``scripts/``.
+The Debian kernels have no IP autoconfiguration and no NFS root support built in, and
+their NIC, disk and filesystem drivers are modules, so this small initramfs is what turns
+a kernel + ``nfsroot=`` (or ``root=/dev/vda``) into a booted node.  It is a reproducible
+gzip'd newc cpio; ``/init`` and its helpers live in ``scripts/``.
 """
 
 from __future__ import annotations
@@ -16,8 +18,23 @@ from harness.images.cpio import CpioArchive
 from harness.images.kmods import ModuleStep
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
-_DIRS = ("bin", "dev", "etc", "lib", "lib/modules", "lib/nbh", "newroot", "proc", "run",
-         "sbin", "sys", "tmp", "usr", "usr/bin", "usr/sbin")
+_DIRS = (
+    "bin",
+    "dev",
+    "etc",
+    "lib",
+    "lib/modules",
+    "lib/nbh",
+    "newroot",
+    "proc",
+    "run",
+    "sbin",
+    "sys",
+    "tmp",
+    "usr",
+    "usr/bin",
+    "usr/sbin",
+)
 
 
 def build(out: Path, busybox_bin: Path, applets: list[str], modules: list[ModuleStep]) -> None:
@@ -33,6 +50,7 @@ def build(out: Path, busybox_bin: Path, applets: list[str], modules: list[Module
             a.add_symlink(applet, busybox.link_target(applet))
     a.add_file("init", (SCRIPTS / "init.sh").read_bytes(), 0o755)
     a.add_file("lib/nbh/nfsroot.sh", (SCRIPTS / "nfsroot.sh").read_bytes())
+    a.add_file("lib/nbh/localroot.sh", (SCRIPTS / "localroot.sh").read_bytes())
     a.add_file("lib/nbh/udhcpc.sh", (SCRIPTS / "udhcpc.sh").read_bytes(), 0o755)
     order = []
     for m in modules:

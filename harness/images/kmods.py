@@ -54,14 +54,26 @@ def load_order(kernel_tree: Path, kver: str, wanted: list[str]) -> list[ModuleSt
     fix = "the kernel package may be damaged: delete it from the cache's debs/ and rebuild"
     run(["depmod", "-b", kernel_tree, kver], what="depmod on the kernel package", fix=fix)
     out = run(
-        ["modprobe", "-C", "/dev/null", "-d", kernel_tree, "-S", kver,
-         "--show-depends", "-a", *wanted],
+        [
+            "modprobe",
+            "-C",
+            "/dev/null",
+            "-d",
+            kernel_tree,
+            "-S",
+            kver,
+            "--show-depends",
+            "-a",
+            *wanted,
+        ],
         what=f"resolving kernel modules {' '.join(wanted)} for {kver}",
         fix="check the module names exist in this kernel flavour",
     ).stdout
     steps = parse_show_depends(out)
     missing = {w.replace("-", "_") for w in wanted} - {s.name for s in steps}
     if missing:
-        raise ImageError(f"kernel {kver} has no module(s) {', '.join(sorted(missing))}: "
-                         "pick modules this kernel flavour ships")
+        raise ImageError(
+            f"kernel {kver} has no module(s) {', '.join(sorted(missing))}: "
+            "pick modules this kernel flavour ships"
+        )
     return steps

@@ -5,18 +5,21 @@ downloaded and unpacked, then the image's own dynamic loader (``ld.so --list``, 
 those unpacked packages only) says which shared objects each dropbear binary really
 loads; only those go into the tree.  ``chroot <root> dropbear -V`` then proves the tree
 is complete, and the image's own ``dropbearkey`` (again in a chroot) makes the host keys.
-Every node shares the tree, so the keys must exist before the first boot.
+Every node shares the tree, so the keys must exist before the first boot.  For a foreign
+architecture the loader and the chroot'd programs run under QEMU user mode (see
+:mod:`~harness.images.arch`).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import ImageError
+from harness.images.arch import X86_64, Arch
 from harness.images.elf import interpreter, is_elf
 from harness.images.proc import run
 
@@ -37,7 +40,10 @@ class SshdInstall:
 
 
 def install(
-    root: Path, unpacked: Mapping[str, Path], progress: Callable[[str], None]
+    root: Path,
+    unpacked: Mapping[str, Path],
+    progress: Callable[[str], None],
+    arch: Arch = X86_64,
 ) -> SshdInstall:
     """Put dropbear and the libraries it loads into ``root``; ``unpacked``: package -> dir."""
     src = unpacked[PACKAGE]
@@ -45,24 +51,24 @@ def install(
     for rel in programs:
         _copy(src, rel, root)
     binaries = [src / rel for rel in programs if is_elf(src / rel) and not (src / rel).is_symlink()]
-    libraries = needed_libraries(binaries, unpacked)
+    libraries = needed_libraries(binaries, unpacked, arch)
     for rel, pkg in libraries.items():
         _copy(unpacked[pkg], rel, root)
 
-    check = run(["chroot", root, SERVER, "-V"], what="running dropbear in the node root",
-                fix=_FIX)
-    version = next(iter((check.stderr + check.stdout).split("\n")), "").strip() or "dropbear"
+    with arch.chroot(root) as in_root:
+        check = run(in_root([SERVER, "-V"]), what="running dropbear in the node root", fix=_FIX)
+        version = next(iter((check.stderr + check.stdout).split("\n")), "").strip()
 
-    progress("generating ssh host keys")
-    (root / "etc/dropbear").mkdir(parents=True, exist_ok=True)
-    host_keys = {t: _make_host_key(root, t) for t in HOST_KEY_TYPES}
+        progress("generating ssh host keys")
+        (root / "etc/dropbear").mkdir(parents=True, exist_ok=True)
+        host_keys = {t: _make_host_key(in_root, t) for t in HOST_KEY_TYPES}
     # dropbear feeds entropy back into /dev/urandom, which in the chroot (no /dev) makes
     # a plain file; /dev must stay an empty mount point.
     for junk in (root / "dev").glob("*"):
         junk.unlink()
     used = {PACKAGE, *libraries.values()}
     return SshdInstall(
-        version=version,
+        version=version or "dropbear",
         programs=sorted("/" + p for p in programs),
         libraries={"/" + rel: pkg for rel, pkg in sorted(libraries.items())},
         unused_packages=sorted(set(unpacked) - used),
@@ -82,7 +88,9 @@ def parse_ld_list(text: str) -> list[tuple[str, str | None]]:
     return found
 
 
-def needed_libraries(binaries: list[Path], unpacked: Mapping[str, Path]) -> dict[str, str]:
+def needed_libraries(
+    binaries: list[Path], unpacked: Mapping[str, Path], arch: Arch = X86_64
+) -> dict[str, str]:
     """Relative path -> owning package of every shared object ``binaries`` load."""
     interp = interpreter(binaries[0]) if binaries else None
     if interp is None:
@@ -91,19 +99,24 @@ def needed_libraries(binaries: list[Path], unpacked: Mapping[str, Path]) -> dict
     if not owners:
         raise ImageError(f"no package in {PACKAGE}'s apt closure provides {interp}: {_FIX}")
     loader = unpacked[owners[0]] / interp.lstrip("/")
-    lib_dirs = sorted({
-        str(p.parent.resolve())
-        for d in unpacked.values()
-        for p in d.rglob("*.so*")
-        if "share" not in p.relative_to(d).parts
-    })
+    lib_dirs = sorted(
+        {
+            str(p.parent.resolve())
+            for d in unpacked.values()
+            for p in d.rglob("*.so*")
+            if "share" not in p.relative_to(d).parts
+        }
+    )
     needed: dict[str, str] = {interp.lstrip("/"): owners[0]}
     for binary in binaries:
         # --inhibit-cache and --library-path keep the host's own libraries out of the
         # answer; anything still resolved outside the unpacked packages is an error below.
         out = run(
-            [loader, "--inhibit-cache", "--library-path", ":".join(lib_dirs), "--list", binary],
-            what=f"listing the libraries {binary.name} loads", fix=_FIX,
+            arch.command(
+                [loader, "--inhibit-cache", "--library-path", ":".join(lib_dirs), "--list", binary]
+            ),
+            what=f"listing the libraries {binary.name} loads",
+            fix=_FIX,
         ).stdout
         for soname, path in parse_ld_list(out):
             owner = _owner(Path(path), unpacked) if path else None
@@ -159,11 +172,12 @@ def _host_key_path(key_type: str) -> str:
     return f"/etc/dropbear/dropbear_{key_type}_host_key"
 
 
-def _make_host_key(root: Path, key_type: str) -> str:
+def _make_host_key(in_root: Callable[[Sequence[str]], list[str]], key_type: str) -> str:
     path = _host_key_path(key_type)
     out = run(
-        ["chroot", root, KEYGEN, "-t", key_type, "-f", path],
-        what=f"generating the {key_type} ssh host key", fix=_FIX,
+        in_root([KEYGEN, "-t", key_type, "-f", path]),
+        what=f"generating the {key_type} ssh host key",
+        fix=_FIX,
     ).stdout
     for line in out.splitlines():
         words = line.split()

@@ -22,13 +22,13 @@ from harness.errors import ImageError
 from harness.images import busybox, cache, debs, initramfs, kmods, manifest, noderoot, sshd
 from harness.images.aptmeta import (
     AptPackage,
-    Dep,
     Follow,
     follow_all,
+    follow_kernel_image,
     follow_none,
-    parse_depends,
     resolve_cached,
 )
+from harness.images.arch import X86_64
 
 NAME = "x86_64"
 KERNEL_META = "linux-image-cloud-amd64"
@@ -54,15 +54,8 @@ class X86Images:
     manifest: dict[str, Any]  # what went in: packages, kernel version, sizes, build time
 
 
-def _follow_kernel_meta(pkg: AptPackage) -> list[tuple[list[Dep], Follow]]:
-    # Only the concrete image; the meta's other deps and the kernel's own (kmod,
-    # initramfs-tools, ...) are installation machinery, not image content.
-    return [(g, follow_none) for g in parse_depends(pkg.depends)
-            if g[0].name.startswith("linux-image-")]
-
-
 _ROOTS: list[tuple[str, Follow]] = [
-    (KERNEL_META, _follow_kernel_meta),
+    (KERNEL_META, follow_kernel_image),
     (busybox.PACKAGE, follow_none),
     (PXELINUX, follow_none),
     (SYSLINUX, follow_none),
@@ -82,10 +75,12 @@ class X86Inputs:
     @classmethod
     def from_resolved(cls, pkgs: dict[str, AptPackage]) -> X86Inputs:
         meta = pkgs[KERNEL_META]
-        concrete = [g[0].name for g, _ in _follow_kernel_meta(meta)]
+        concrete = [g[0].name for g, _ in follow_kernel_image(meta)]
         if not concrete or concrete[0] not in pkgs:
-            raise ImageError(f"{KERNEL_META} {meta.version} names no linux-image package: "
-                             "run `apt-get update` and try again")
+            raise ImageError(
+                f"{KERNEL_META} {meta.version} names no linux-image package: "
+                "run `apt-get update` and try again"
+            )
         flat = {KERNEL_META, concrete[0], busybox.PACKAGE, PXELINUX, SYSLINUX}
         return cls(
             kernel_meta=meta,
@@ -102,15 +97,21 @@ class X86Inputs:
 
     def roles(self) -> list[tuple[AptPackage, str]]:
         """Every package that is downloaded, with what it is for (not the meta package)."""
-        return [(self.kernel, "kernel"), (self.busybox, "busybox"), (self.pxelinux, "pxelinux"),
-                (self.syslinux, "syslinux"), *((p, "ssh") for p in self.ssh)]
+        return [
+            (self.kernel, "kernel"),
+            (self.busybox, "busybox"),
+            (self.pxelinux, "pxelinux"),
+            (self.syslinux, "syslinux"),
+            *((p, "ssh") for p in self.ssh),
+        ]
 
 
 def resolve_inputs(cache_dir: Path, progress: Callable[[str], None]) -> tuple[X86Inputs, str]:
     """The inputs and the image key; no network, and milliseconds when apt is unchanged."""
-    sources = cache.recipe_sources()
-    pkgs = resolve_cached(cache_dir / "apt-resolved" / f"{NAME}.json",
-                          cache.sources_digest(sources), _ROOTS, progress)
+    sources = cache.recipe_sources(image=NAME)
+    pkgs = resolve_cached(
+        cache_dir / "apt-resolved" / f"{NAME}.json", cache.sources_digest(sources), _ROOTS, progress
+    )
     inputs = X86Inputs.from_resolved(pkgs)
     return inputs, cache.compute_key(NAME, sources, (p for p, _ in inputs.roles()))
 
@@ -121,9 +122,14 @@ def load(image_dir: Path, key: str) -> X86Images | None:
     if m is None or m.get("key") != key:
         return None
     found = X86Images(
-        key=key, dir=image_dir, kernel=image_dir / "vmlinuz", initrd=image_dir / "initrd.img",
-        pxelinux=image_dir / "pxelinux.0", ldlinux=image_dir / "ldlinux.c32",
-        root=image_dir / "root", manifest=m,
+        key=key,
+        dir=image_dir,
+        kernel=image_dir / "vmlinuz",
+        initrd=image_dir / "initrd.img",
+        pxelinux=image_dir / "pxelinux.0",
+        ldlinux=image_dir / "ldlinux.c32",
+        root=image_dir / "root",
+        manifest=m,
     )
     parts = (found.kernel, found.initrd, found.pxelinux, found.ldlinux, found.root / "sbin/init")
     return found if all(p.exists() for p in parts) else None
@@ -137,33 +143,30 @@ def ensure_x86_images(
     cache_dir = Path(cache_dir) if cache_dir is not None else cache.default_cache_dir()
     try:
         inputs, key = resolve_inputs(cache_dir, say)
-        final = cache.image_dir(cache_dir, NAME, key)
-        found = load(final, key)
-        if found is None:
-            with cache.build_lock(cache_dir, NAME, say):
-                found = load(final, key)  # another process may have built it meanwhile
-                if found is None:
-                    with cache.staging(final) as tmp:
-                        _build(tmp, inputs, key, cache_dir, say)
-                    found = load(final, key)
-            if found is None:
-                raise ImageError(f"x86 image build in {final} produced an incomplete image: "
-                                 f"delete {final} and rebuild")
-        else:
-            say(f"{NAME} images {key[:16]} are cached in {final}")
-        return found
+        return cache.ensure(
+            cache_dir,
+            NAME,
+            key,
+            lambda d: load(d, key),
+            lambda tmp: _build(tmp, inputs, key, cache_dir, say),
+            say,
+        )
     except OSError as exc:
-        raise ImageError(f"x86 images in {cache_dir}: {exc}: check free space and "
-                         "permissions there, or point $NBH_CACHE elsewhere") from exc
+        raise ImageError(
+            f"x86 images in {cache_dir}: {exc}: check free space and "
+            "permissions there, or point $NBH_CACHE elsewhere"
+        ) from exc
 
 
 def _build(
     out: Path, inputs: X86Inputs, key: str, cache_dir: Path, say: Callable[[str], None]
 ) -> None:
     if os.geteuid() != 0:
-        raise ImageError("building the x86 images needs root (chroot to run the image's "
-                         "dropbearkey, root-owned files in the NFS root): run the build as "
-                         "root, e.g. `sudo python -m harness.images build`")
+        raise ImageError(
+            "building the x86 images needs root (chroot to run the image's "
+            "dropbearkey, root-owned files in the NFS root): run the build as "
+            "root, e.g. `sudo python -m harness.images build`"
+        )
     started, t0 = dt.datetime.now(dt.UTC), time.monotonic()
     say(f"building {NAME} images {key[:16]} in {out.parent}")
     paths = debs.fetch([p for p, _ in inputs.roles()], cache_dir / "debs", say)
@@ -178,18 +181,20 @@ def _build(
 
     bbtree = debs.extract(paths[inputs.busybox.name], work / "busybox")
     bb = bbtree / busybox.BINARY
-    applets = busybox.applets(bb)
-    shutil.copy2(debs.extract(paths[PXELINUX], work / "pxelinux") / _PXELINUX_FILE,
-                 out / "pxelinux.0")
-    shutil.copy2(debs.extract(paths[SYSLINUX], work / "syslinux") / _LDLINUX_FILE,
-                 out / "ldlinux.c32")
+    applets = busybox.applets(bb, X86_64)
+    shutil.copy2(
+        debs.extract(paths[PXELINUX], work / "pxelinux") / _PXELINUX_FILE, out / "pxelinux.0"
+    )
+    shutil.copy2(
+        debs.extract(paths[SYSLINUX], work / "syslinux") / _LDLINUX_FILE, out / "ldlinux.c32"
+    )
 
     say(f"building initramfs ({sum(s.path is not None for s in steps)} modules)")
     initramfs.build(out / "initrd.img", bb, applets, steps)
 
     say("building the node root")
     ssh_trees = {p.name: debs.extract(paths[p.name], work / "ssh" / p.name) for p in inputs.ssh}
-    ssh = noderoot.build(out / "root", bb, applets, ssh_trees, say)
+    ssh = noderoot.build(out / "root", bb, applets, ssh_trees, say, arch=X86_64)
     shutil.rmtree(work)
 
     manifest.write(out, describe(out, inputs, key, steps, ssh, started, time.monotonic() - t0))
@@ -219,8 +224,10 @@ def describe(
             "release": inputs.kernel_release,
             "package": inputs.kernel.name,
             "version": inputs.kernel.version,
-            "meta_package": {"name": inputs.kernel_meta.name,
-                             "version": inputs.kernel_meta.version},
+            "meta_package": {
+                "name": inputs.kernel_meta.name,
+                "version": inputs.kernel_meta.version,
+            },
         },
         "initramfs": {
             "modules": [s.name for s in steps if s.path is not None],
@@ -237,5 +244,5 @@ def describe(
         },
         "ssh_host_keys": ssh.host_keys,
         "sizes": {**{f: (out / f).stat().st_size for f in files}, "root": root_stats["bytes"]},
-        "recipe_sources": cache.recipe_sources(),
+        "recipe_sources": cache.recipe_sources(image=NAME),
     }

@@ -84,3 +84,41 @@ def test_staging_publishes_only_on_success(tmp_path: Path) -> None:
         (tmp / "manifest.json").write_text("{}")
     assert (final / "manifest.json").exists()
     assert [p.name for p in final.parent.iterdir()] == [final.name]
+
+
+def test_each_image_keys_on_shared_files_and_its_own(tmp_path: Path) -> None:
+    for rel in ("x86.py", "arm64.py", "sshd.py", "__main__.py", "scripts/init.sh",
+                "scripts/nodelib.sh"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(f"# {rel}\n")
+    x86 = cache.recipe_sources(tmp_path, image="x86_64")
+    arm = cache.recipe_sources(tmp_path, image="aarch64")
+    assert sorted(x86) == ["scripts/init.sh", "sshd.py", "x86.py"]
+    assert sorted(arm) == ["arm64.py", "scripts/init.sh", "scripts/nodelib.sh", "sshd.py"]
+    assert "__main__.py" in cache.recipe_sources(tmp_path)  # without image: everything
+
+    def keys() -> tuple[str, str]:
+        return (cache.compute_key("x86_64", cache.recipe_sources(tmp_path, image="x86_64"), PKGS),
+                cache.compute_key("aarch64", cache.recipe_sources(tmp_path, image="aarch64"),
+                                  PKGS))
+
+    before = keys()
+    (tmp_path / "arm64.py").write_text("# the Pi recipe, edited\n")
+    (tmp_path / "scripts/nodelib.sh").write_text("# edited\n")
+    (tmp_path / "__main__.py").write_text("# the CLI, edited\n")
+    after_arm = keys()
+    assert after_arm[0] == before[0] and after_arm[1] != before[1]
+    (tmp_path / "x86.py").write_text("# the x86 recipe, edited\n")
+    after_x86 = keys()
+    assert after_x86[0] != after_arm[0] and after_x86[1] == after_arm[1]
+    (tmp_path / "sshd.py").write_text("# shared, edited\n")
+    shared = keys()
+    assert shared[0] != after_x86[0] and shared[1] != after_x86[1]
+    (tmp_path / "newhelper.py").write_text("# not listed in OWNED: shared\n")
+    assert all(a != b for a, b in zip(keys(), shared, strict=True))
+
+
+def test_owned_files_exist() -> None:
+    src = cache.recipe_sources()
+    assert set(cache.OWNED) <= src.keys()
+    assert set(cache.OWNED.values()) == {"x86_64", "aarch64"}

@@ -1,6 +1,10 @@
 #!/bin/sh
-# /init of the netboot initramfs: load the NIC and NFS modules, DHCP, mount the NFS root
-# named on the kernel command line, switch_root to its /sbin/init.
+# /init of the initramfs: load the modules, mount the root the kernel command line names,
+# switch_root to its /sbin/init.  Two kinds of root:
+#   NFS    nfsroot=<server>:<path>[,<options>] (root=/dev/nfs or no root=): bring up the
+#          first NIC with DHCP, then mount over NFS (see nfsroot.sh)
+#   local  root=<device> (/dev/vda, LABEL=, UUID=, PARTUUID=; see localroot.sh): wait for
+#          the block device, mount it; no network (the root's own init does that)
 # Every "nbh-initramfs: ..." line is matched by the harness's stage judges: keep them
 # exact.  Failures end in poweroff -f, so with panic=-1 and QEMU's -no-reboot a broken
 # boot ends the VM instead of hanging it.
@@ -23,7 +27,38 @@ while read -r mod; do
 done </lib/modules/order
 
 . /lib/nbh/nfsroot.sh
-nbh_parse_cmdline "$(cat /proc/cmdline)" ||
+. /lib/nbh/localroot.sh
+cmdline=$(cat /proc/cmdline)
+mkdir -p /newroot
+
+# Bounded, unlike the kernel's rootwait: a missing disk ends the boot with a reason.
+ROOTWAIT_S=30
+if nbh_parse_localroot "$cmdline"; then
+    echo "nbh-initramfs: waiting for root $NBH_ROOT"
+    tries=0
+    until dev=$(nbh_find_rootdev "$NBH_ROOT"); do
+        [ $? -eq 2 ] && die "root mount failed $NBH_ROOT: cannot resolve this root=" \
+            "(use /dev/<name>, LABEL=, UUID= or an MBR PARTUUID=)"
+        tries=$((tries + 1))
+        [ $tries -ge $((ROOTWAIT_S * 10)) ] &&
+            die "root mount failed $NBH_ROOT: no such device after $ROOTWAIT_S s"
+        sleep 0.1
+    done
+    if ! err=$(mount ${NBH_ROOTFSTYPE:+-t "$NBH_ROOTFSTYPE"} -o "$NBH_ROOTOPTS" "$dev" /newroot 2>&1)
+    then
+        err=$(printf '%s' "$err" | tr '\n' ' ')
+        die "root mount failed $dev: ${err##*failed: }"
+    fi
+    fstype=$(awk '$2 == "/newroot" { t = $3 } END { print t }' /proc/mounts)
+    echo "nbh-initramfs: root mounted $dev type $fstype"
+    [ -x /newroot/sbin/init ] || die "no /sbin/init on the root $dev"
+    mount --move /dev /newroot/dev
+    umount /proc /sys
+    echo "nbh-initramfs: switching to /sbin/init"
+    exec switch_root /newroot /sbin/init
+fi
+
+nbh_parse_cmdline "$cmdline" ||
     die "no nfsroot=<server>:<path> on the kernel command line"
 
 # NIC drivers probe as they load, but give slow (emulated) buses up to 10 s.
@@ -45,7 +80,6 @@ ip link set "$iface" up
 udhcpc -f -q -n -t 5 -T 3 -O hostname -i "$iface" -s /lib/nbh/udhcpc.sh ||
     die "dhcp failed on $iface"
 
-mkdir -p /newroot
 echo "nbh-initramfs: mounting $NBH_SERVER:$NBH_PATH type $NBH_FSTYPE options $NBH_OPTS"
 # A server that is still starting refuses the connection at once: retry a little.
 tries=0

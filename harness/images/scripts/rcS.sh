@@ -17,9 +17,17 @@ mkdir -p /run/log /run/lock
 ip link set lo up 2>/dev/null
 
 echo "nbh-init: userspace started"
+# Steps only some roots have (the x86 root has none: its hostname came from the
+# initramfs's DHCP).  The Raspberry Pi roots bring the cluster's own boot steps:
+#   /lib/nbh/identity      who this node is: sets the hostname (MAC table, or DHCP)
+#   /opt/mount_content.sh  the node's individual content directory and its lastrun record
+#   /lib/nbh/led           the LED the cluster switches on once a node is up
+[ -x /lib/nbh/identity ] && /lib/nbh/identity
 echo "nbh-init: hostname $(hostname)"
 # The last "/" entry is the one in effect (an initramfs rootfs may be listed before it).
 awk '$2 == "/" { src = $1; type = $3 } END { print "nbh-init: root " src " type " type }' /proc/mounts
+[ -x /opt/mount_content.sh ] && /opt/mount_content.sh
 # init starts dropbear (respawn in /etc/inittab) as soon as this script returns.
 echo "nbh-init: sshd starting"
+[ -x /lib/nbh/led ] && /lib/nbh/led on
 echo "nbh-init: ready"
