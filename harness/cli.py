@@ -95,10 +95,15 @@ def cmd_lab_status(args: argparse.Namespace) -> int:
 
 
 def cmd_images_build(args: argparse.Namespace) -> int:
-    from harness.images import ensure_x86_images
+    from harness.images import ensure_arm64_images, ensure_x86_images
 
-    images = ensure_x86_images(Path(args.cache) if args.cache else None, progress=_progress)
-    print(f"x86 images {images.key[:16]} in {images.dir}")
+    cache = Path(args.cache) if args.cache else None
+    if args.arch in ("x86_64", "all"):
+        x86 = ensure_x86_images(cache, progress=_progress)
+        print(f"x86_64 images {x86.key[:16]} in {x86.dir}")
+    if args.arch in ("aarch64", "all"):
+        arm = ensure_arm64_images(cache, progress=_progress)
+        print(f"aarch64 images {arm.key[:16]} in {arm.dir}")
     return 0
 
 
@@ -143,6 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
     build = images.add_parser("build", help="build the images (cached by the hash of their inputs)")
     build.add_argument(
         "--cache", help="cache directory (default: $NBH_CACHE or ~/.cache/netboot-harness)"
+    )
+    build.add_argument(
+        "--arch", choices=("x86_64", "aarch64", "all"), default="all",
+        help="which images (default: all: x86 PXE nodes and Raspberry Pis)",
     )
     build.set_defaults(func=cmd_images_build)
 
