@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
+from harness.boot.expect import expectations_for
 from harness.boot.record import BootRecord
 from harness.boot.stages import StageStatus
 from harness.testbed import Node, Testbed
@@ -29,8 +30,16 @@ def test_boot(node: Node, testbed: Testbed, boot_node: Callable[[Node], BootReco
             continue
         assert stage.status == StageStatus.PASSED, f"{stage.stage}: {stage.status} {stage.note}"
         assert stage.evidence, f"{stage.stage} passed without evidence"
-    # What the node says about itself once logged in: the testbed's name, the NFS root.
+    # What the node says about itself once logged in: the testbed's name, its root (the
+    # server's NFS export, or its own SD card), and the cluster's content directory and LED.
+    exp = expectations_for(testbed, node)
     assert record.facts.get("hostname") == node.hostname
     source, _mountpoint, fstype = record.facts["root_mount"].split()[:3]
-    assert source == f"{testbed.server_address(node.network)}:{testbed.server.root}"
-    assert fstype.startswith("nfs")
+    if exp.root is not None:
+        assert source == exp.root
+        assert fstype.startswith("nfs")
+    else:
+        assert source.startswith("/dev/") and not fstype.startswith("nfs")
+    if exp.led:
+        assert record.facts.get("led") == "on"
+        assert record.facts["content_mount"].split()[:2] == [exp.content, "/opt/individual_content"]
