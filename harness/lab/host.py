@@ -20,6 +20,8 @@ LAB_TOOLS: dict[str, str] = {
     "tcpdump": "tcpdump",
     "/usr/sbin/sshd": "openssh-server",
     "ssh-keygen": "openssh-client",
+    "ping": "iputils-ping",
+    "qemu-system-aarch64": "qemu-system-arm",
 }
 
 

@@ -28,6 +28,7 @@ from harness.lab.process import ProcessRecord, Spawned, terminate_all
 from harness.lab.qemu import QemuConfig, QemuMachine, aarch64_config
 from harness.lab.serverfs import PI_ZERO, ServerFilesystem, node_arch
 from harness.lab.services import (
+    BroadcastPing,
     Dnsmasq,
     Ganesha,
     SiteDhcp,
@@ -199,7 +200,7 @@ class EmulatedLab:
         # sshd's StrictModes refuses key files below a world-writable directory (/var/tmp)
         authorized = self.layout.run / "authorized_keys"
         authorized.write_text(public_key)
-        daemons: list[Dnsmasq | Ganesha | SiteDhcp] = [
+        daemons: list[Dnsmasq | Ganesha | SiteDhcp | BroadcastPing] = [
             Dnsmasq(self.layout, self.testbed),
             Ganesha(self.layout, self.testbed),
         ]
@@ -207,6 +208,11 @@ class EmulatedLab:
             SiteDhcp(self.layout, self.testbed, net)
             for net in self.testbed.networks.values()
             if str(net.dhcp) != "authoritative"
+        ]
+        daemons += [
+            BroadcastPing(self.layout, self.testbed, net)
+            for net in self.testbed.networks.values()
+            if net.broadcast_ping
         ]
         for daemon in daemons:
             self.progress(f"lab {self.layout.name}: starting {daemon.name}")

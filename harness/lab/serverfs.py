@@ -58,7 +58,11 @@ class ServerFilesystem:
     """Creates the server module's files for one lab."""
 
     def __init__(
-        self, layout: LabLayout, testbed: Testbed, images: dict[str, Any], public_key: str,
+        self,
+        layout: LabLayout,
+        testbed: Testbed,
+        images: dict[str, Any],
+        public_key: str,
         progress: Callable[[str], None],
     ) -> None:
         self.layout = layout

@@ -166,6 +166,27 @@ class SiteDhcp(Daemon):
         )
 
 
+class BroadcastPing(Daemon):
+    """``ping -b`` on a network, as the cluster guide runs it for Pi 3Bs that ignore DHCP
+    offers (firmware #764): the pings are the frames that make the boot ROM act."""
+
+    # ping buffers its stdout in a file; this warning (stderr) comes at once on start
+    ready = "pinging broadcast address"
+
+    def __init__(self, layout: LabLayout, testbed: Testbed, network: Network) -> None:
+        self.network = network
+        self.name = f"ping-{network.name}"
+        self.conf_name = f"{self.name}.unused"
+        super().__init__(layout, testbed)
+
+    def start(self, ns: NetworkNamespace) -> Spawned:
+        broadcast = str(self.network.subnet.broadcast_address)
+        return self.spawn(
+            ns, "ping", "-b", "-q", "-i", "0.5", "-I", self.network.interface, broadcast,
+            output=self.log,
+        )
+
+
 class Ganesha(Daemon):
     """nfs-ganesha (NFSv4 only, so no rpcbind) serving the testbed's exports."""
 

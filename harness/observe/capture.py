@@ -119,8 +119,20 @@ class Capture(StartStop):
         # busybox TFTP read over veth at ~40 000 packets/s, and snaplen=2048 with 8 MiB
         # neither.  A smaller snaplen still decodes: TFTP sizes come from the IP header.
         # -n avoids DNS lookups.
-        cmd = [self.tcpdump, "-i", self.iface, "--immediate-mode", "-U", "-B",
-               str(self.buffer_kib), "-w", "-", "-s", str(self.snaplen), "-n"]
+        cmd = [
+            self.tcpdump,
+            "-i",
+            self.iface,
+            "--immediate-mode",
+            "-U",
+            "-B",
+            str(self.buffer_kib),
+            "-w",
+            "-",
+            "-s",
+            str(self.snaplen),
+            "-n",
+        ]
         if self.bpf:
             cmd.append(self.bpf)
         return [*self.prefix, *cmd]

@@ -189,9 +189,7 @@ class ConsoleReader(StartStop):
         self._stop.set()
         thread.join(timeout)
         if thread.is_alive():
-            raise HarnessError(
-                f"console reader for {self.node} did not stop within {timeout:g} s"
-            )
+            raise HarnessError(f"console reader for {self.node} did not stop within {timeout:g} s")
         self._thread = None
         for fh in (self._log, self._raw):
             if fh is not None:
@@ -272,4 +270,3 @@ class ConsoleReader(StartStop):
             except Exception as exc:  # keep reading: the log must stay complete
                 if self.error is None:
                     self.error = exc
-

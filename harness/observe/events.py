@@ -72,12 +72,17 @@ class DhcpPacket(Event):
 
     @property
     def from_client(self) -> bool:
-        return self.dport in (67, 4011) and self.sport in (68, 4011) and self.message in (
-            "DISCOVER",
-            "REQUEST",
-            "DECLINE",
-            "RELEASE",
-            "INFORM",
+        return (
+            self.dport in (67, 4011)
+            and self.sport in (68, 4011)
+            and self.message
+            in (
+                "DISCOVER",
+                "REQUEST",
+                "DECLINE",
+                "RELEASE",
+                "INFORM",
+            )
         )
 
     @property

@@ -99,9 +99,7 @@ class PacketDecoder:
             return self._tcp(t, frame, off, l4)
         return []
 
-    def _udp(
-        self, t: float, frame: bytes, ip: int, l4: int, end: int, ip_end: int
-    ) -> list[Event]:
+    def _udp(self, t: float, frame: bytes, ip: int, l4: int, end: int, ip_end: int) -> list[Event]:
         sport = (frame[l4] << 8) | frame[l4 + 1]
         dport = (frame[l4 + 2] << 8) | frame[l4 + 3]
         payload = frame[l4 + 8 : end]
@@ -109,14 +107,23 @@ class PacketDecoder:
         size = ip_end - l4 - 8
         if dport == self._tftp_port:
             events = self.tftp.request(
-                t, payload, frame[ip + 12 : ip + 16], sport, frame[ip + 16 : ip + 20],
+                t,
+                payload,
+                frame[ip + 12 : ip + 16],
+                sport,
+                frame[ip + 16 : ip + 20],
                 frame[6:12].hex(":"),
             )
             if events:
                 return events
         elif len(payload) >= 4 and payload[0] == 0 and 3 <= payload[1] <= 6:
             events_or_none = self.tftp.packet(
-                t, payload, frame[ip + 12 : ip + 16], sport, frame[ip + 16 : ip + 20], dport,
+                t,
+                payload,
+                frame[ip + 12 : ip + 16],
+                sport,
+                frame[ip + 16 : ip + 20],
+                dport,
                 size,
             )
             if events_or_none is not None:

@@ -121,8 +121,10 @@ class PcapStream:
             if self._eof:
                 return False
             want = max(need - len(self._buf), _CHUNK)
-            chunk = self._read_some(want) if self._read_some else self._source.read(
-                need - len(self._buf)
+            chunk = (
+                self._read_some(want)
+                if self._read_some
+                else self._source.read(need - len(self._buf))
             )
             if not chunk:
                 self._eof = True

@@ -78,8 +78,9 @@ def probe(
         for name, command in (commands if commands is not None else DEFAULT_COMMANDS).items():
             facts[name] = _run(client, name, command, deadline, where)
     except _ProbeFailed as exc:
-        return SshProbe(t=clock.now(), node=node, address=address, ok=False, error=str(exc),
-                        facts=facts)
+        return SshProbe(
+            t=clock.now(), node=node, address=address, ok=False, error=str(exc), facts=facts
+        )
     finally:
         client.close()
         if sock is not None:

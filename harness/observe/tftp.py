@@ -211,9 +211,7 @@ class TftpTracker:
 
     # --- one handler per packet type ------------------------------------------------
 
-    def _data(
-        self, t: float, tr: _Transfer, payload: bytes, size: int, sport: int
-    ) -> list[Event]:
+    def _data(self, t: float, tr: _Transfer, payload: bytes, size: int, sport: int) -> list[Event]:
         if tr.server_port is None:
             tr.server_port = sport
         elif sport != tr.server_port:
@@ -234,9 +232,7 @@ class TftpTracker:
                 tr.final_block = block
         return []
 
-    def _ack(
-        self, t: float, tr: _Transfer, payload: bytes, key: tuple[bytes, int]
-    ) -> list[Event]:
+    def _ack(self, t: float, tr: _Transfer, payload: bytes, key: tuple[bytes, int]) -> list[Event]:
         tr.last_t = t
         block = (payload[2] << 8) | payload[3]
         if block == tr.last_block:  # the common case: the ACK of the newest DATA

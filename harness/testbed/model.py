@@ -135,6 +135,12 @@ class Network(TestbedModel):
     )
     lease_time: LeaseTime = Field("infinite", description="DHCP lease time")
     router: Address | None = Field(None, description="default gateway given to nodes")
+    broadcast_ping: bool = Field(
+        False,
+        description="keep a broadcast ping running on this network: the cluster guide's "
+        "workaround for the Pi 3B boot ROM, which acts on a DHCP offer only when another "
+        "frame follows it (firmware issue #764)",
+    )
 
     @property
     def lease_seconds(self) -> int | None:
