@@ -29,6 +29,7 @@ from harness.lab.qemu import QemuConfig, QemuMachine, aarch64_config
 from harness.lab.serverfs import PI_ZERO, ServerFilesystem, node_arch
 from harness.lab.services import (
     BroadcastPing,
+    Daemon,
     Dnsmasq,
     Ganesha,
     SiteDhcp,
@@ -88,6 +89,7 @@ class EmulatedLab:
         self._state: LabState | None = None
         self._machines: dict[str, QemuMachine] = {}
         self.images: dict[str, Any] = {}
+        self.daemons: dict[str, Daemon] = {}
         self._services: list[Spawned] = []
         self.ssh_key = self.layout.keys / "harness_ed25519"
 
@@ -200,7 +202,7 @@ class EmulatedLab:
         # sshd's StrictModes refuses key files below a world-writable directory (/var/tmp)
         authorized = self.layout.run / "authorized_keys"
         authorized.write_text(public_key)
-        daemons: list[Dnsmasq | Ganesha | SiteDhcp | BroadcastPing] = [
+        daemons: list[Daemon] = [
             Dnsmasq(self.layout, self.testbed),
             Ganesha(self.layout, self.testbed),
         ]
@@ -214,11 +216,23 @@ class EmulatedLab:
             for net in self.testbed.networks.values()
             if net.broadcast_ping
         ]
+        daemons.append(Sshd(self.layout, self.testbed, authorized))
         for daemon in daemons:
             self.progress(f"lab {self.layout.name}: starting {daemon.name}")
             self._add_service(daemon.start(self.ns))
-        self.progress(f"lab {self.layout.name}: starting sshd")
-        self._add_service(Sshd(self.layout, self.testbed).start(self.ns, authorized))
+            self.daemons[daemon.name] = daemon
+
+    def restart(self, name: str) -> None:
+        """Stop a daemon of the server module by PID and start it again from its
+        configuration as it is on disk now (fault tests edit it; provisioning reloads)."""
+        if self.attached or name not in self.daemons:
+            known = ", ".join(self.daemons) or "none (a lab brought up by another process)"
+            raise LabError(f"lab {self.layout.name} cannot restart {name!r}; daemons: {known}")
+        old = [p for p in self._services if p.name == name]
+        for proc in old:
+            proc.stop(grace=5.0)
+            self._services.remove(proc)
+        self._add_service(self.daemons[name].run(self.ns))
 
     def _add_service(self, proc: Spawned) -> None:
         self._services.append(proc)

@@ -47,6 +47,25 @@ class Daemon:
         self.conf = layout.etc / self.conf_name
         self.log = layout.log / f"{self.name}.log"
 
+    #: where the daemon's stdout/stderr go (None: ``<name>.out``)
+    output: Path | None = None
+
+    def prepare(self) -> None:
+        """Write the daemon's configuration from the testbed."""
+
+    def argv(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self, ns: NetworkNamespace) -> Spawned:
+        """Configure and run the daemon."""
+        self.prepare()
+        return self.run(ns)
+
+    def run(self, ns: NetworkNamespace) -> Spawned:
+        """Run the daemon with its configuration as it is on disk (a test may have
+        changed it on purpose)."""
+        return self.spawn(ns, *self.argv(), output=self.output)
+
     def spawn(self, ns: NetworkNamespace, *argv: str, output: Path | None = None) -> Spawned:
         """Run ``argv`` in the lab namespace; return once the ready line is in the log."""
         offset = self.log.stat().st_size if self.log.exists() else 0
@@ -97,16 +116,17 @@ class Dnsmasq(Daemon):
         self.conf.write_text(text)
         self.mac_table.write_text(render_mac_table(self.testbed))
 
-    def start(self, ns: NetworkNamespace) -> Spawned:
+    def prepare(self) -> None:
         self.write_config()
-        return self.spawn(
-            ns,
+
+    def argv(self) -> list[str]:
+        return [
             "dnsmasq",
             "--keep-in-foreground",
             f"--conf-file={self.conf}",
             f"--log-facility={self.log}",
             f"--pid-file={self.layout.run / 'dnsmasq.pid'}",
-        )
+        ]
 
     def check(self) -> None:
         """``dnsmasq --test`` on the rendered configuration."""
@@ -154,16 +174,17 @@ class SiteDhcp(Daemon):
                 lines.append(f"dhcp-host={node.mac},{node.hostname},{node.ip},infinite")
         return "\n".join(lines) + "\n"
 
-    def start(self, ns: NetworkNamespace) -> Spawned:
+    def prepare(self) -> None:
         self.conf.write_text(self.render())
-        return self.spawn(
-            ns,
+
+    def argv(self) -> list[str]:
+        return [
             "dnsmasq",
             "--keep-in-foreground",
             f"--conf-file={self.conf}",
             f"--log-facility={self.log}",
             f"--pid-file={self.layout.run / (self.name + '.pid')}",
-        )
+        ]
 
 
 class BroadcastPing(Daemon):
@@ -178,13 +199,11 @@ class BroadcastPing(Daemon):
         self.name = f"ping-{network.name}"
         self.conf_name = f"{self.name}.unused"
         super().__init__(layout, testbed)
+        self.output = self.log
 
-    def start(self, ns: NetworkNamespace) -> Spawned:
+    def argv(self) -> list[str]:
         broadcast = str(self.network.subnet.broadcast_address)
-        return self.spawn(
-            ns, "ping", "-b", "-q", "-i", "0.5", "-I", self.network.interface, broadcast,
-            output=self.log,
-        )
+        return ["ping", "-b", "-q", "-i", "0.5", "-I", self.network.interface, broadcast]
 
 
 class Ganesha(Daemon):
@@ -244,15 +263,24 @@ class Ganesha(Daemon):
         lines.append("LOG { Default_Log_Level = EVENT; }")
         return "\n".join(lines) + "\n"
 
-    def start(self, ns: NetworkNamespace) -> Spawned:
+    def prepare(self) -> None:
         for export in self.testbed.server.exports:
             self.layout.server_path(export.path).mkdir(parents=True, exist_ok=True)
         (self.layout.dir / "ganesha-recovery").mkdir(parents=True, exist_ok=True)
         self.conf.write_text(self.render())
+
+    def argv(self) -> list[str]:
         pid_file = self.layout.run / "ganesha.pid"
-        return self.spawn(
-            ns, "ganesha.nfsd", "-F", "-L", str(self.log), "-f", str(self.conf), "-p", str(pid_file)
-        )
+        return [
+            "ganesha.nfsd",
+            "-F",
+            "-L",
+            str(self.log),
+            "-f",
+            str(self.conf),
+            "-p",
+            str(pid_file),
+        ]
 
 
 class Sshd(Daemon):
@@ -262,9 +290,11 @@ class Sshd(Daemon):
     conf_name = "sshd_config"
     ready = "Server listening on"
 
-    def __init__(self, layout: LabLayout, testbed: Testbed) -> None:
+    def __init__(self, layout: LabLayout, testbed: Testbed, authorized_keys: Path) -> None:
         super().__init__(layout, testbed)
         self.host_key = layout.keys / "ssh_host_ed25519_key"
+        self.authorized_keys = authorized_keys
+        self.output = self.log  # sshd -e logs to stderr: its output is its log
 
     def render(self, authorized_keys: Path) -> str:
         addresses = [str(a) for a in self.testbed.server.addresses.values()]
@@ -285,13 +315,14 @@ class Sshd(Daemon):
         ]
         return "\n".join(lines) + "\n"
 
-    def start(self, ns: NetworkNamespace, authorized_keys: Path) -> Spawned:
+    def prepare(self) -> None:
         if not self.host_key.exists():
             _ssh_keygen(self.host_key)
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
-        self.conf.write_text(self.render(authorized_keys))
-        # sshd -e logs to stderr: its output is its log.
-        return self.spawn(ns, "/usr/sbin/sshd", "-D", "-e", "-f", str(self.conf), output=self.log)
+        self.conf.write_text(self.render(self.authorized_keys))
+
+    def argv(self) -> list[str]:
+        return ["/usr/sbin/sshd", "-D", "-e", "-f", str(self.conf)]
 
 
 def _ssh_keygen(path: Path) -> None:
