@@ -17,16 +17,18 @@ pytestmark = pytest.mark.lab
 def test_server_module_accepts_ssh_with_the_lab_key(lab: Any, testbed: Testbed) -> None:
     address = str(testbed.server_address("cluster"))
     tftp = lab.layout.server_path(testbed.server.tftp_root)
+    x86 = any(n.profile.startswith("x86") for n in testbed.nodes)
+    first_boot_file = "pxelinux.0" if x86 else "bootcode.bin"
     result = probe(
         "server-module",
         address,
         user="root",
         key_file=lab.ssh_key,
         sock_factory=lab.ns.open_socket,
-        commands={"pxelinux": f"ls {tftp}/pxelinux.0", "whoami": "id -un"},
+        commands={"boot": f"ls {tftp}/{first_boot_file}", "whoami": "id -un"},
     )
     assert result.ok, result.error
-    assert result.facts == {"pxelinux": f"{tftp}/pxelinux.0", "whoami": "root"}
+    assert result.facts == {"boot": f"{tftp}/{first_boot_file}", "whoami": "root"}
 
 
 def test_dnsmasq_accepts_its_rendered_configuration(lab: Any, testbed: Testbed) -> None:
