@@ -157,11 +157,10 @@ class DhcpJudge(Judge):
         if message == "OFFER" and isinstance(event, DhcpPacket) and self.exp.option43:
             wanted = self.exp.option43.encode()
             if wanted not in (event.vendor_specific or b""):
-                what = "has no option 43" if not event.vendor_specific else "has an option 43"
+                where = "it has no option 43" if not event.vendor_specific else "not in option 43"
                 self.fail_at(
                     event,
-                    f"offer lacks {self.exp.option43!r}: it {what} the boot ROM accepts, so "
-                    "the ROM ignores it",
+                    f"offer lacks {self.exp.option43!r} ({where}), so the boot ROM ignores it",
                     f'add pxe-service=0,"{self.exp.option43}" to the dnsmasq configuration '
                     "(a Pi 3B needs the three trailing spaces)",
                 )

@@ -115,6 +115,7 @@ class BootRecord:
     facts: dict[str, str] = field(default_factory=dict)  # what the node said about itself
     artifacts: dict[str, Path] = field(default_factory=dict)
     ended: float | None = None
+    measurements: dict[str, float] = field(default_factory=dict)  # e.g. qemu_peak_rss_mib
 
     @property
     def passed(self) -> bool:
@@ -143,5 +144,6 @@ class BootRecord:
             "stages": [s.to_json(self.t0) for s in self.stages],
             "diagnosis": None if self.diagnosis is None else self.diagnosis.to_json(self.t0),
             "facts": self.facts,
+            "measurements": self.measurements,
             "artifacts": {k: str(v) for k, v in self.artifacts.items()},
         }

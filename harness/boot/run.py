@@ -54,6 +54,10 @@ class BootTarget(Protocol):
         """Write what the sources collected for the window [t0, t1]; name the files."""
         ...
 
+    def measurements(self) -> dict[str, float]:
+        """Figures about the boot the target can give (emulated: QEMU's peak memory)."""
+        ...
+
 
 @dataclass(frozen=True)
 class StageChange:
@@ -153,6 +157,7 @@ class BootRun:
             if isinstance(event, SshProbe) and event.ok:
                 record.facts.update(event.facts)
         record.artifacts = self.target.finish_artifacts(self.artifacts, t0, t1)
+        record.measurements = self.target.measurements()
         record.artifacts.update(self._write(record))
         return record
 

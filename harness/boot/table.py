@@ -22,7 +22,14 @@ def _cell(status: StageStatus, duration: float | None) -> str:
 def stage_table(records: Sequence[BootRecord]) -> list[str]:
     """Lines of the table; stages no record has are left out."""
     stages = [s for s in STAGE_ORDER if any(s in {r.stage for r in rec.stages} for rec in records)]
-    header = ["node", *[str(s) for s in stages], "total", "result"]
+    memory = any("qemu_peak_rss_mib" in r.measurements for r in records)
+    header = [
+        "node",
+        *[str(s) for s in stages],
+        "total",
+        *(["peak MiB"] if memory else []),
+        "result",
+    ]
     rows = []
     for rec in records:
         by_stage = {r.stage: r for r in rec.stages}
@@ -31,6 +38,9 @@ def stage_table(records: Sequence[BootRecord]) -> list[str]:
             result = by_stage.get(stage)
             cells.append(_cell(result.status, result.duration) if result else "")
         cells.append(f"{rec.duration:.1f}s" if rec.duration is not None else "-")
+        if memory:
+            peak = rec.measurements.get("qemu_peak_rss_mib")
+            cells.append(f"{peak:.0f}" if peak is not None else "-")
         cells.append(
             "passed"
             if rec.passed

@@ -139,6 +139,20 @@ class EmulatedTarget:
             files["server_log"] = excerpt
         return {k: v for k, v in files.items() if v.exists()}
 
+    def measurements(self) -> dict[str, float]:
+        """QEMU's peak resident memory so far (the node is still running)."""
+        process = self.machine.process
+        if process is None or not process.running:
+            return {}
+        try:
+            status = Path(f"/proc/{process.pid}/status").read_text()
+        except OSError:
+            return {}
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                return {"qemu_peak_rss_mib": round(int(line.split()[1]) / 1024, 1)}
+        return {}
+
     def file_sizes(self, names: tuple[str, ...]) -> dict[str, int]:
         """Sizes of files in the lab's TFTP root: what 'transferred whole' means."""
         sizes = {}
