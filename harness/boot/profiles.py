@@ -83,6 +83,7 @@ def _pi(name: str, model: str) -> BootProfile:
 
 PI3B = _pi("pi3b", "Raspberry Pi 3B")
 PI3BPLUS = _pi("pi3bplus", "Raspberry Pi 3B+")
+PI4 = _pi("pi4", "Raspberry Pi 4")
 
 _LOCAL = "boots from its own SD card, not from the network"
 PI_ZERO = BootProfile(
@@ -106,7 +107,9 @@ PI_ZERO = BootProfile(
     },
 )
 
-PROFILES: dict[str, BootProfile] = {p.name: p for p in (X86_BIOS, PI3B, PI3BPLUS, PI_ZERO)}
+PROFILES: dict[str, BootProfile] = {
+    p.name: p for p in (X86_BIOS, PI3B, PI3BPLUS, PI4, PI_ZERO)
+}
 
 #: Profile names a testbed file may use.  Profiles whose stage model is not written yet
 #: are accepted by the testbed loader but refused when a boot is started.

@@ -285,7 +285,8 @@ class EmulatedLab:
                     nic=getattr(node.power, "nic", "virtio-net-pci"),
                 )
             else:
-                config = aarch64_config(node.mac, tap, memory_mb=memory)
+                machine = getattr(node.power, "machine", None) or "virt"
+                config = aarch64_config(node.mac, tap, memory_mb=memory, machine=machine)
                 if node.profile == PI_ZERO:
                     images = self.images["aarch64"]
                     config = replace(

@@ -113,7 +113,8 @@ def aarch64_config(
             tap=tap,
             binary="qemu-system-aarch64",
             machine=machine,
-            memory_mb=1024,
+            memory_mb=1024,  # the machine's fixed RAM size
+            cpus=4,  # the SoC's four cores; QEMU refuses fewer
             nic="usb-net",
             rng=None,
         )

@@ -48,6 +48,11 @@ class QemuPower(TestbedModel):
     nic: Literal["virtio-net-pci", "e1000"] = Field(
         "virtio-net-pci", description="the emulated network card the guest PXE-boots from"
     )
+    machine: Literal["virt", "raspi3b"] | None = Field(
+        None,
+        description="Raspberry Pi nodes: QEMU's virt machine (default, fast) or raspi3b "
+        "(the Pi 3's own SoC emulated: its device tree, USB networking; several times slower)",
+    )
 
 
 class IpmiPower(TestbedModel):
