@@ -72,6 +72,18 @@ def _default_name(testbed: str | None) -> str:
     return default_lab_name(_load(testbed))
 
 
+def cmd_lab_reload(args: argparse.Namespace) -> int:
+    """What the emulated server module runs for `systemctl restart dnsmasq` and
+    `exportfs -ra`: (re)start one of its daemons from its configuration."""
+    from harness.lab.host import require_root
+    from harness.lab.lab import reload_by_name
+
+    require_root("Reloading a lab daemon")
+    record = reload_by_name(args.name, args.daemon)
+    print(f"lab {args.name}: {args.daemon} running, pid {record.pid}")
+    return 0
+
+
 def cmd_lab_status(args: argparse.Namespace) -> int:
     from harness.lab.lab import known_labs, lab_status
 
@@ -121,6 +133,75 @@ def cmd_testbed_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _access(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from harness.provision.access import access_for
+
+    def show(progress: object) -> None:
+        _progress(str(progress))
+
+    return access_for(_load(args.testbed), getattr(args, "lab_name", None), show)
+
+
+def cmd_provision_plan(args: argparse.Namespace) -> int:
+    access = _access(args)
+    try:
+        plan = access.provisioner.plan()
+        diff = plan.diff()
+        if diff:
+            print(diff, end="" if diff.endswith("\n") else "\n")
+        print(plan.summary())
+    finally:
+        access.close()
+    return 0
+
+
+def cmd_provision_apply(args: argparse.Namespace) -> int:
+    access = _access(args)
+    try:
+        plan = access.provisioner.plan()
+        print(plan.summary())
+        result = access.provisioner.apply(plan)
+        print(result.report())
+        return 0 if result.ok else 1
+    finally:
+        access.close()
+
+
+def cmd_provision_rollback(args: argparse.Namespace) -> int:
+    access = _access(args)
+    try:
+        result = access.provisioner.rollback(args.id, force=args.force)
+        print(result.report())
+        return 0 if result.ok else 1
+    finally:
+        access.close()
+
+
+def cmd_provision_history(args: argparse.Namespace) -> int:
+    access = _access(args)
+    try:
+        for record in access.provisioner.history():
+            print(record.describe())
+    finally:
+        access.close()
+    return 0
+
+
+def cmd_provision_verify(args: argparse.Namespace) -> int:
+    access = _access(args)
+    try:
+        checks = access.verify()
+    finally:
+        access.close()
+    for check in checks:
+        print(check.line())
+    failed = [c for c in checks if c.passed is False]
+    print(
+        f"{len(checks)} checks: {len(checks) - len(failed)} without failure, {len(failed)} failed"
+    )
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="harness", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"netboot-harness {__version__}")
@@ -138,6 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--testbed", help="testbed file (default: devices/emulated.yaml)")
     down.add_argument("--all", action="store_true", help="remove every lab on this host")
     status.add_argument("--json", action="store_true")
+    reload = lab.add_parser("reload", help="restart a daemon of a lab's server module")
+    reload.add_argument("daemon", help="dnsmasq, ganesha, sshd, dhcp-<network>, ping-<network>")
+    reload.add_argument("--name", required=True, help="the lab")
+    reload.set_defaults(func=cmd_lab_reload)
     up.set_defaults(func=cmd_lab_up)
     down.set_defaults(func=cmd_lab_down)
     status.set_defaults(func=cmd_lab_status)
@@ -150,10 +235,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--cache", help="cache directory (default: $NBH_CACHE or ~/.cache/netboot-harness)"
     )
     build.add_argument(
-        "--arch", choices=("x86_64", "aarch64", "all"), default="all",
+        "--arch",
+        choices=("x86_64", "aarch64", "all"),
+        default="all",
         help="which images (default: all: x86 PXE nodes and Raspberry Pis)",
     )
     build.set_defaults(func=cmd_images_build)
+
+    provision = sub.add_parser(
+        "provision", help="configure the boot server from the testbed file"
+    ).add_subparsers(dest="action", required=True)
+    for action, func, text in (
+        ("plan", cmd_provision_plan, "show what apply would change (a diff per file)"),
+        ("apply", cmd_provision_apply, "write the changed files with backups, then reload"),
+        ("rollback", cmd_provision_rollback, "restore the files of the last (or --id) apply"),
+        ("history", cmd_provision_history, "list the applies and rollbacks on the server"),
+        ("verify", cmd_provision_verify, "check the server serves what the testbed says"),
+    ):
+        p = provision.add_parser(action, help=text)
+        p.add_argument("--testbed", help="testbed file (default: devices/emulated.yaml)")
+        p.add_argument("--lab-name", help="emulated testbeds: the lab (default: from the name)")
+        if action == "rollback":
+            p.add_argument("--id", help="the apply to undo (default: the last)")
+            p.add_argument("--force", action="store_true", help="also over later changes")
+        p.set_defaults(func=func)
 
     testbed = sub.add_parser("testbed", help="testbed files").add_subparsers(
         dest="action", required=True

@@ -164,6 +164,33 @@ def lab(pytestconfig: pytest.Config, testbed: Testbed) -> Iterator[Any]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@pytest.fixture(scope="session")
+def provisioned_server(testbed: Testbed, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The testbed's boot server, freshly provisioned from the testbed file and verified:
+    boot tests that use it start from the generated configuration.  Emulated testbeds:
+    the session's lab (which provisions itself over SSH when it comes up)."""
+    from harness.provision.access import hardware_access, lab_access
+
+    if testbed.is_emulated:
+        access = lab_access(request.getfixturevalue("lab"))
+    else:
+        access = hardware_access(testbed)
+    try:
+        result = access.provisioner.apply()
+        if not result.ok:
+            pytest.fail(f"provisioning {testbed.name}: {result.report()}", pytrace=False)
+        failed = [c for c in access.verify() if c.passed is False]
+        if failed:
+            pytest.fail(
+                "the provisioned server does not serve what the testbed says:\n"
+                + "\n".join(c.line() for c in failed),
+                pytrace=False,
+            )
+        yield access
+    finally:
+        access.close()
+
+
 def _sigterm_as_interrupt() -> Any:
     """A SIGTERM (CI cancelling a job) unwinds like Ctrl-C, so fixtures tear down."""
 
@@ -178,13 +205,13 @@ def boot_node(
     request: pytest.FixtureRequest,
     pytestconfig: pytest.Config,
     testbed: Testbed,
-    lab: Any,
     run_dir: Path,
-) -> Iterator[Callable[[Node], BootRecord]]:
+) -> Iterator[Callable[..., BootRecord]]:
     """Boot a node and judge every stage: ``record = boot_node(node)``.
 
-    The node is switched off again when the test ends.  Per-stage status and duration
-    become JUnit properties; the record joins the end-of-run stage table.
+    The node boots in the session's lab, or in ``boot_node(node, lab=other)``.  It is
+    switched off again when the test ends.  Per-stage status and duration become JUnit
+    properties; the record joins the end-of-run stage table.
     """
     from harness.lab.target import EmulatedTarget, target_for
 
@@ -199,13 +226,15 @@ def boot_node(
             red=change.status == StageStatus.FAILED,
         )
 
-    def boot(node: Node) -> BootRecord:
+    def boot(node: Node, lab: Any = None) -> BootRecord:
+        if lab is None:
+            lab = request.getfixturevalue("lab")
         target = target_for(lab, node)
         targets.append(target)
         profile = get_profile(node.profile)
         artifacts = run_dir / _safe(request.node.nodeid)
-        tftp_root = str(lab.layout.server_path(testbed.server.tftp_root))
-        exp = expectations_for(testbed, node, tftp_root=tftp_root)
+        tftp_root = str(lab.layout.server_path(lab.testbed.server.tftp_root))
+        exp = expectations_for(lab.testbed, node, tftp_root=tftp_root)
         exp = replace(exp, file_sizes=target.file_sizes(exp.firmware_files + exp.kernel_files))
         stages = len(profile.stages)
         live_line(pytestconfig, f"  {node.name}: powering on ({profile.name}, {stages} stages)")
@@ -295,7 +324,7 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
 @pytest.hookimpl(trylast=True)  # after -m/-k have deselected
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Refuse early, with one clear line, when lab tests are selected without root."""
-    needs_lab = [i for i in items if "lab" in getattr(i, "fixturenames", ())]
+    needs_lab = [i for i in items if {"lab", "boot_node"} & set(getattr(i, "fixturenames", ()))]
     if needs_lab and _testbed(config).is_emulated and os.geteuid() != 0:
         raise pytest.UsageError(
             f"{len(needs_lab)} selected tests need the emulated lab, which needs root "

@@ -11,10 +11,13 @@ when the next one starts.
 from __future__ import annotations
 
 import hashlib
+import os
+import shlex
 import shutil
+import sys
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import filelock
@@ -28,17 +31,16 @@ from harness.lab.process import ProcessRecord, Spawned, terminate_all
 from harness.lab.qemu import QemuConfig, QemuMachine, aarch64_config
 from harness.lab.serverfs import PI_ZERO, ServerFilesystem, node_arch
 from harness.lab.services import (
-    BroadcastPing,
-    Daemon,
-    Dnsmasq,
-    Ganesha,
-    SiteDhcp,
-    Sshd,
+    daemons_for,
     ensure_key,
     ipv6_ula,
     server_interface_address,
 )
 from harness.lab.state import LabState, Owner
+from harness.provision.apply import Provisioner
+from harness.provision.files import Reloads
+from harness.provision.server import ServerPaths, ServerSetup, server_setup
+from harness.provision.transport import SshTarget, SshTransport
 from harness.testbed import Node, Testbed
 
 Progress = Callable[[str], None]
@@ -70,6 +72,7 @@ class EmulatedLab:
         progress: Progress | None = None,
         persistent: bool = False,
         cache_dir: Path | None = None,
+        provision: bool = True,
     ) -> None:
         if not testbed.is_emulated:
             raise LabError(
@@ -80,16 +83,20 @@ class EmulatedLab:
         self.testbed = testbed
         self.layout = LabLayout(name or default_lab_name(testbed))
         self.ns = NetworkNamespace(self.layout.namespace)
+        self.client = NetworkNamespace(self.layout.client_namespace)
         self.progress = progress or _quiet
         self.persistent = persistent
         self.cache_dir = cache_dir
+        # False: leave the server module unconfigured (dnsmasq and NFS not running), to
+        # provision it from empty as a test of provisioning itself
+        self.provision = provision
         self.accel = "tcg"
         self.accel_reason = ""
         self.attached = False  # True when reusing a lab someone else brought up
         self._state: LabState | None = None
         self._machines: dict[str, QemuMachine] = {}
         self.images: dict[str, Any] = {}
-        self.daemons: dict[str, Daemon] = {}
+        self.daemons: dict[str, Any] = {}
         self._services: list[Spawned] = []
         self.ssh_key = self.layout.keys / "harness_ed25519"
 
@@ -127,7 +134,7 @@ class EmulatedLab:
                 lab=self.layout.name,
                 namespace=self.ns.name,
                 dir=str(self.layout.dir),
-                testbed=str(self.testbed.path),
+                testbed=str(Path(self.testbed.path).resolve()) if self.testbed.path else "",
                 testbed_digest=testbed_digest(self.testbed),
                 owner=None if self.persistent else Owner.me(),
             )
@@ -137,8 +144,7 @@ class EmulatedLab:
             except BaseException:
                 self._teardown(self._state)
                 raise
-            self._state.ready = True
-            self._state.save(self.layout.state_file)
+            LabState.update(self.layout.state_file, lambda state: setattr(state, "ready", True))
         return self
 
     def _can_attach(self, state: LabState) -> bool:
@@ -195,6 +201,23 @@ class EmulatedLab:
                 server_interface_address(self.testbed, net.name),
                 ipv6=ipv6_ula(index),
             )
+        for net in self.testbed.networks.values():
+            # A Pi 3B's ROM stops answering ARP once TFTP starts.  The server's entry for
+            # it (put there by dnsmasq with the offer) is used unconfirmed: DELAY, then
+            # unicast probes after delay_first_probe_time, then FAILED and dropped
+            # replies.  On hardware the TFTP phase ends first; emulated (a 33 MB kernel in
+            # 512-byte blocks, TCG, a shared host) it may not, so probe only after a boot.
+            self.ns.sysctl(f"net.ipv4.neigh.{net.interface}.delay_first_probe_time", "300")
+        self.client = NetworkNamespace(self.layout.client_namespace)
+        self.client.create()
+        for index, net in enumerate(self.testbed.networks.values()):
+            self.ns.add_veth(
+                f"nbv{index}",
+                net.interface,
+                self.client,
+                f"eth{index}",
+                f"{client_address(self.testbed, net.name)}/{net.subnet.prefixlen}",
+            )
         for index, node in enumerate(self.testbed.nodes):
             self.ns.add_tap(
                 self.layout.tap_name(index), self.testbed.networks[node.network].interface
@@ -202,37 +225,90 @@ class EmulatedLab:
         # sshd's StrictModes refuses key files below a world-writable directory (/var/tmp)
         authorized = self.layout.run / "authorized_keys"
         authorized.write_text(public_key)
-        daemons: list[Daemon] = [
-            Dnsmasq(self.layout, self.testbed),
-            Ganesha(self.layout, self.testbed),
+        self.daemons = daemons_for(self.layout, self.testbed)
+        # The surroundings first: the server module's sshd, other devices' DHCP, the
+        # broadcast ping.  dnsmasq and the NFS server are started by provisioning.
+        for name, daemon in self.daemons.items():
+            if name not in SERVER_DAEMONS:
+                self.progress(f"lab {self.layout.name}: starting {name}")
+                self._add_service(daemon.start(self.ns))
+        if not self.provision:
+            self.progress(f"lab {self.layout.name}: server module left unprovisioned")
+            return
+        self.progress(f"lab {self.layout.name}: provisioning the server module over SSH")
+        result = self.provisioner().apply()
+        self.progress(f"lab {self.layout.name}: {result.summary()}")
+        result.raise_for_status()
+
+    # --- the server module, provisioned like hardware -----------------------------------
+
+    def server_setup(self) -> ServerSetup:
+        """What provisioning manages on the emulated server module: the testbed's files,
+        below the lab directory, plus what only the lab needs in dnsmasq.conf; reloads
+        are ``harness lab reload`` run over SSH on the server module."""
+        extra = [
+            f"dhcp-leasefile={self.layout.dir / 'dnsmasq.leases'}",
+            # dnsmasq pings an address before offering it (3 s); lab addresses are ours.
+            "no-ping",
+            "no-hosts",
+            "no-resolv",
+            # iPXE waits ~15 s for an IPv6 router advert before it gives up on IPv6.
+            "enable-ra",
         ]
-        daemons += [
-            SiteDhcp(self.layout, self.testbed, net)
-            for net in self.testbed.networks.values()
-            if str(net.dhcp) != "authoritative"
-        ]
-        daemons += [
-            BroadcastPing(self.layout, self.testbed, net)
-            for net in self.testbed.networks.values()
-            if net.broadcast_ping
-        ]
-        daemons.append(Sshd(self.layout, self.testbed, authorized))
-        for daemon in daemons:
-            self.progress(f"lab {self.layout.name}: starting {daemon.name}")
-            self._add_service(daemon.start(self.ns))
-            self.daemons[daemon.name] = daemon
+        for net in self.testbed.networks.values():
+            if str(net.dhcp) != "none":
+                extra.append(f"dhcp-range=::,constructor:{net.interface},ra-only,64,1h")
+        reloads = Reloads(
+            {"dnsmasq": self.reload_command("dnsmasq"), "exports": self.reload_command("ganesha")}
+        )
+        return server_setup(
+            self.testbed,
+            paths=ServerPaths(PurePosixPath(self.layout.server_dir)),
+            reloads=reloads,
+            dnsmasq_extra=extra,
+            conf_dir=None,
+        )
+
+    def reload_command(self, daemon: str) -> str:
+        env = " ".join(
+            f"{k}={shlex.quote(v)}"
+            for k in ("NBH_LAB_DIR", "NBH_RUN_DIR")
+            if (v := os.environ.get(k))
+        )
+        python = shlex.quote(sys.executable)
+        cli = f"{python} -m harness.cli lab reload {daemon} --name {self.layout.name}"
+        return f"{env} {cli}".strip()
+
+    def ssh_target(self) -> SshTarget:
+        """The server module's sshd, as provisioning logs in to it."""
+        first = next(iter(self.testbed.networks))
+        return SshTarget(
+            host=str(self.testbed.server_address(first)),
+            user="root",
+            key_file=self.ssh_key,
+            host_keys="accept-new",
+            known_hosts=self.layout.keys / "known_hosts",
+        )
+
+    def provisioner(self, progress: Callable[[Any], None] | None = None) -> Provisioner:
+        setup = self.server_setup()
+        transport = SshTransport(self.ssh_target(), sock_factory=self.ns.open_socket)
+        return Provisioner(
+            transport,
+            setup.files,
+            setup.reloads,
+            setup.journal_dir,
+            read_whole_dirs=(),
+            progress=progress,
+        )
 
     def restart(self, name: str) -> None:
-        """Stop a daemon of the server module by PID and start it again from its
-        configuration as it is on disk now (fault tests edit it; provisioning reloads)."""
-        if self.attached or name not in self.daemons:
-            known = ", ".join(self.daemons) or "none (a lab brought up by another process)"
-            raise LabError(f"lab {self.layout.name} cannot restart {name!r}; daemons: {known}")
-        old = [p for p in self._services if p.name == name]
-        for proc in old:
-            proc.stop(grace=5.0)
-            self._services.remove(proc)
-        self._add_service(self.daemons[name].run(self.ns))
+        """Stop a daemon by PID and start it again from its configuration as it is on
+        disk now (fault tests edit it on purpose)."""
+        if name not in self.daemons:
+            known = ", ".join(self.daemons)
+            raise LabError(f"lab {self.layout.name} has no daemon {name!r}; daemons: {known}")
+        reload_daemon(self.layout, self.testbed, name, prepare=False)
 
     def _add_service(self, proc: Spawned) -> None:
         self._services.append(proc)
@@ -240,10 +316,7 @@ class EmulatedLab:
             self._record(proc.record)
 
     def _record(self, record: ProcessRecord) -> None:
-        assert self._state is not None
-        self._state.processes = [p for p in self._state.processes if p.name != record.name]
-        self._state.processes.append(record)
-        self._state.save(self.layout.state_file)
+        LabState.update(self.layout.state_file, lambda state: state.record(record))
 
     def down(self) -> None:
         """Remove everything this lab created (a reused lab is left as it was found)."""
@@ -253,7 +326,7 @@ class EmulatedLab:
             self._machines.clear()
             if self.attached:
                 return
-            self._teardown(self._state or LabState.load(self.layout.state_file))
+            self._teardown(LabState.load(self.layout.state_file) or self._state)
             self._state = None
 
     def _teardown(self, state: LabState | None) -> None:
@@ -307,7 +380,7 @@ class EmulatedLab:
         return self._machines[node.name]
 
     def _record_machine(self, record: ProcessRecord) -> None:
-        if self._state is not None and not self.attached:
+        if not self.attached:
             self._record(record)
 
     def tftp_path(self, name: str) -> Path:
@@ -319,10 +392,68 @@ class EmulatedLab:
         return self.layout.log / "dnsmasq.log"
 
 
+#: Daemons of the server module itself, started and restarted through provisioning.
+SERVER_DAEMONS = frozenset({"dnsmasq", "ganesha"})
+
+
+def reload_daemon(
+    layout: LabLayout, testbed: Testbed, name: str, *, prepare: bool = True
+) -> ProcessRecord:
+    """(Re)start daemon ``name`` of lab ``layout``: stop the recorded process by PID,
+    configure (``prepare``) and run it, record the new PID in the state file.
+
+    This is what the emulated server module does for ``systemctl restart dnsmasq`` and
+    ``exportfs -ra``; ``harness lab reload`` runs it over SSH.  The daemon runs in its
+    own session, so it outlives the SSH command that started it.
+    """
+    daemons = daemons_for(layout, testbed)
+    if name not in daemons:
+        raise LabError(f"lab {layout.name} has no daemon {name!r}; daemons: {', '.join(daemons)}")
+    daemon = daemons[name]
+    state = LabState.load(layout.state_file)
+    if state is not None:
+        terminate_all([p for p in state.processes if p.name == name], grace=5.0)
+    ns = NetworkNamespace(layout.namespace)
+    proc = daemon.start(ns) if prepare else daemon.run(ns)
+    if proc.record is None:
+        raise LabError(f"{name} exited right after it was started; see {daemon.log}")
+    record = proc.record
+    LabState.update(layout.state_file, lambda st: st.record(record))
+    _running.append(proc)  # keep the Popen: it reaps the process when it ends
+    return record
+
+
+_running: list[Spawned] = []
+
+
+def client_address(testbed: Testbed, network: str) -> str:
+    """The lab client's address on ``network``: the highest one no one else uses."""
+    net = testbed.networks[network]
+    used = {testbed.server_address(network), *(n.ip for n in testbed.nodes)}
+    low, high = net.dhcp_range if net.dhcp_range else (None, None)
+    for host in reversed(list(net.subnet.hosts())):
+        if host in used or (low is not None and high is not None and low <= host <= high):
+            continue
+        return str(host)
+    raise LabError(f"network {network} has no address left for the lab's client")
+
+
+def reload_by_name(lab_name: str, daemon: str) -> ProcessRecord:
+    """``harness lab reload``: the lab's testbed comes from its state file."""
+    from harness.testbed import load_testbed
+
+    layout = LabLayout(lab_name)
+    state = LabState.load(layout.state_file)
+    if state is None or not state.testbed:
+        raise LabError(f"lab {lab_name} is not up (no state file {layout.state_file})")
+    return reload_daemon(layout, load_testbed(state.testbed), daemon)
+
+
 def remove_lab(layout: LabLayout, state: LabState | None) -> None:
     """Remove a lab from what its state file records, and whatever still runs in its
     namespace; works for a lab left by a crashed run as for our own."""
     ns = NetworkNamespace(layout.namespace)
+    client = NetworkNamespace(layout.client_namespace)
     terminate_all(list(state.processes) if state else [], grace=5.0)
     # Anything else still inside the namespace was started by this lab (a QEMU whose
     # record a crash kept from being written): stop those PIDs too.
@@ -334,9 +465,11 @@ def remove_lab(layout: LabLayout, state: LabState | None) -> None:
             pass  # exited meanwhile
     terminate_all(leftovers, grace=2.0)
     ns.delete()
+    client.delete()
     shutil.rmtree(layout.run, ignore_errors=True)
     shutil.rmtree(layout.dir, ignore_errors=True)
     layout.state_file.unlink(missing_ok=True)
+    Path(str(layout.state_file) + ".lock").unlink(missing_ok=True)
 
 
 def remove_lab_by_name(name: str) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 from harness.errors import LabError
 
 NAMESPACE_PREFIX = "nbh-"
+CLIENT_PREFIX = "nbc-"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,19}$")
 
 
@@ -52,6 +53,9 @@ class LabLayout:
         self.run = run_base() / name
         self.state_file = run_base() / f"{name}.json"
         self.namespace = f"{NAMESPACE_PREFIX}{name}"
+        # a client on the lab's networks (provisioning verifies from there); its own
+        # prefix keeps it out of the list of labs
+        self.client_namespace = f"{CLIENT_PREFIX}{name}"
 
     @property
     def server_dir(self) -> Path:

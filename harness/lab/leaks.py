@@ -73,8 +73,9 @@ def lab_leftovers(name: str, inode: int | None = None) -> list[str]:
     """Everything lab ``name`` still has on this host; empty when it is gone."""
     layout = LabLayout(name)
     found: list[str] = []
-    if (NETNS_DIR / layout.namespace).exists():
-        found.append(f"namespace {layout.namespace}")
+    for namespace in (layout.namespace, layout.client_namespace):
+        if (NETNS_DIR / namespace).exists():
+            found.append(f"namespace {namespace}")
     if layout.state_file.exists():
         found.append(f"state file {layout.state_file}")
     if layout.run.exists():

@@ -99,6 +99,21 @@ class NetworkNamespace:
         self.ip("link", "set", name, "master", bridge)
         self.ip("link", "set", name, "up")
 
+    def add_veth(
+        self, name: str, bridge: str, peer: NetworkNamespace, peer_name: str, peer_address: str
+    ) -> None:
+        """A veth pair: ``name`` on ``bridge`` here, ``peer_name`` with ``peer_address`` in
+        ``peer`` (a client on the lab's network, as a workstation on the boot network)."""
+        self.ip("link", "add", name, "type", "veth", "peer", "name", peer_name, "netns", peer.name)
+        self.ip("link", "set", name, "master", bridge)
+        self.ip("link", "set", name, "up")
+        peer.ip("addr", "add", peer_address, "dev", peer_name)
+        peer.ip("link", "set", peer_name, "up")
+
+    def sysctl(self, key: str, value: str) -> None:
+        """Set a network sysctl of this namespace (they are per namespace)."""
+        _run(["ip", "netns", "exec", self.name, "sysctl", "-q", "-w", f"{key}={value}"])
+
     def link_names(self) -> list[str]:
         result = self.ip("-o", "link", "show", check=False)
         names = []

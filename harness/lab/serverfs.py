@@ -1,17 +1,19 @@
-"""The emulated server module's filesystem, laid out as the testbed names it.
+"""The emulated server module's filesystem before it is provisioned.
 
-Everything under the testbed's paths (``/pxe/boot``, ``/pxe/root``, ``/pxe/nodes``) is
-created below the lab directory from the cached node images and the files the
-provisioning renderers produce from the testbed, so the lab serves what a provisioned
-server module would:
+What a server module has from its OS image and the boot partition and root copied onto
+it (seed 000's test-system recipe does that by hand), laid out below the lab directory
+under the testbed's paths (``/pxe/boot``, ``/pxe/root``, ``/pxe/nodes``):
 
-- the TFTP root: pxelinux and its per-MAC configs for x86 nodes; for Raspberry Pis the
-  genuine firmware files, ``config.txt``, ``cmdline.txt``, the kernel, initramfs and the
-  device trees the firmware asks for;
-- the shared NFS root, with ``/opt/mac_nodes`` and the content-mount settings of the
-  cluster's boot scripts, and the harness's SSH key;
+- the TFTP root: pxelinux for x86 nodes; for Raspberry Pis the genuine firmware files,
+  the kernel, initramfs and the device trees the firmware asks for;
+- the shared NFS root with the harness's SSH key;
 - one content directory per node;
+- the configuration directories (``/etc``, ``/etc/dnsmasq.d``, ...), empty;
 - for a Pi Zero, its SD card: a disk image of its own root.
+
+The configuration itself (``dnsmasq.conf``, the mac table, ``/etc/exports``,
+``config.txt``, ``cmdline.txt``, pxelinux configs, ``/opt/mac_nodes``) is written by
+provisioning over SSH, as on hardware.
 """
 
 from __future__ import annotations
@@ -27,12 +29,7 @@ from harness.lab.layout import LabLayout
 from harness.provision.render import (
     PI_BOOT_STRING,
     pi_boot_settings,
-    render_cmdline_txt,
-    render_config_txt,
     render_individual_content,
-    render_mac_nodes,
-    render_pxelinux_config,
-    render_pxelinux_default,
 )
 from harness.testbed import Node, Testbed
 
@@ -91,6 +88,8 @@ class ServerFilesystem:
         if nodes:
             self._root(self.images[arches.pop()].root)
         self._content_dirs()
+        for directory in ("/etc/dnsmasq.d", "/etc/default", "/var/lib/netboot-harness"):
+            self.layout.server_path(directory).mkdir(parents=True, exist_ok=True)
         for node in self.testbed.nodes:
             if node.profile == PI_ZERO:
                 self._zero_disk(node)
@@ -108,11 +107,6 @@ class ServerFilesystem:
                     shutil.copy2(images.kernel, tftp / boot.kernel)
                 if boot.initrd:
                     shutil.copy2(images.initrd, tftp / boot.initrd)
-        for node in self.testbed.nodes:
-            if node.profile.startswith("x86"):
-                cfg = tftp / "pxelinux.cfg" / node.pxelinux_config_name
-                cfg.write_text(render_pxelinux_config(self.testbed, node))
-        (tftp / "pxelinux.cfg" / "default").write_text(render_pxelinux_default(self.testbed))
 
     def _pi_boot(self, tftp: Path) -> None:
         """The Pi boot partition, as seed 000 copies it to /pxe/boot."""
@@ -129,8 +123,6 @@ class ServerFilesystem:
             source = images.dtbs / "broadcom" / debian
             if source.exists():
                 shutil.copy2(source, tftp / name)
-        (tftp / "config.txt").write_text(render_config_txt(self.testbed))
-        (tftp / "cmdline.txt").write_text(render_cmdline_txt(self.testbed))
 
     # --- roots and content ------------------------------------------------------------
 
@@ -143,11 +135,8 @@ class ServerFilesystem:
         root.parent.mkdir(parents=True, exist_ok=True)
         shutil.copytree(image_root, root, symlinks=True)
         self._authorize(root)
-        pis = [n for n in self.testbed.nodes if n.profile in PI_BOOT_STRING]
-        if pis:
-            (root / "opt").mkdir(exist_ok=True)
-            (root / "opt" / "mac_nodes").write_text(render_mac_nodes(self.testbed))
-            self._content_settings(root, pis[0])
+        for directory in ("opt", "etc/default"):
+            (root / directory).mkdir(parents=True, exist_ok=True)
 
     def _authorize(self, root: Path) -> None:
         ssh_dir = root / "root" / ".ssh"

@@ -14,15 +14,11 @@ import subprocess
 from pathlib import Path
 
 from harness.errors import LabError
+from harness.lab.exports import Export, parse_exports
 from harness.lab.layout import LabLayout
 from harness.lab.logwait import wait_for_line
 from harness.lab.netns import NetworkNamespace
 from harness.lab.process import Spawned
-from harness.provision.render import (
-    DnsmasqPaths,
-    render_dnsmasq_conf,
-    render_mac_table,
-)
 from harness.testbed import Network, Testbed
 
 START_TIMEOUT = 20.0
@@ -84,7 +80,8 @@ class Daemon:
 
 
 class Dnsmasq(Daemon):
-    """DHCP + TFTP for the lab, configured from the testbed."""
+    """DHCP + TFTP of the server module, from ``/etc/dnsmasq.conf`` as provisioning wrote
+    it (below the lab directory); the lab adds only its log, pid file and foreground."""
 
     name = "dnsmasq"
     conf_name = "dnsmasq.conf"
@@ -92,32 +89,7 @@ class Dnsmasq(Daemon):
 
     def __init__(self, layout: LabLayout, testbed: Testbed) -> None:
         super().__init__(layout, testbed)
-        self.mac_table = layout.etc / "dnsmasq.d" / "mac_table"
-        self.tftp_root = layout.server_path(testbed.server.tftp_root)
-
-    def write_config(self) -> None:
-        extra = [
-            f"dhcp-leasefile={self.layout.dir / 'dnsmasq.leases'}",
-            # dnsmasq pings an address before offering it (3 s); lab addresses are ours.
-            "no-ping",
-            "no-hosts",
-            "no-resolv",
-            # iPXE waits ~15 s for an IPv6 router advert before it gives up on IPv6.
-            "enable-ra",
-        ]
-        for net in self.testbed.networks.values():
-            extra.append(f"dhcp-range=::,constructor:{net.interface},ra-only,64,1h")
-        text = render_dnsmasq_conf(
-            self.testbed,
-            DnsmasqPaths(tftp_root=str(self.tftp_root), mac_table=str(self.mac_table)),
-            extra=extra,
-        )
-        self.mac_table.parent.mkdir(parents=True, exist_ok=True)
-        self.conf.write_text(text)
-        self.mac_table.write_text(render_mac_table(self.testbed))
-
-    def prepare(self) -> None:
-        self.write_config()
+        self.conf = layout.server_path("/etc/dnsmasq.conf")
 
     def argv(self) -> list[str]:
         return [
@@ -207,7 +179,7 @@ class BroadcastPing(Daemon):
 
 
 class Ganesha(Daemon):
-    """nfs-ganesha (NFSv4 only, so no rpcbind) serving the testbed's exports."""
+    """nfs-ganesha (NFSv4 only, so no rpcbind) serving what ``/etc/exports`` says."""
 
     name = "ganesha"
     conf_name = "ganesha.conf"
@@ -239,32 +211,41 @@ class Ganesha(Daemon):
             "    Attr_Expiration_Time = 0;",
             "}",
         ]
-        for export_id, export in enumerate(self.testbed.server.exports, start=1):
-            options = set(export.options)
-            access = "RO" if "ro" in options else "RW"
-            if "all_squash" in options:
-                squash = "All_Squash"
-            elif "no_root_squash" in options:
-                squash = "No_Root_Squash"
-            else:
-                squash = "Root_Squash"  # the NFS default, as with the kernel server
-            clients = ", ".join(str(c) for c in export.clients)
+        for export_id, export in enumerate(self.exports(), start=1):
             lines += [
                 "EXPORT {",
                 f"    Export_Id = {export_id};",
                 f"    Path = {self.layout.server_path(export.path)};",
                 f"    Pseudo = {export.path};",
                 "    Access_Type = None;",
-                f"    Squash = {squash};",
-                f"    CLIENT {{ Clients = {clients}; Access_Type = {access}; }}",
-                "    FSAL { Name = VFS; }",
-                "}",
             ]
+            for client in export.clients:
+                access = "RO" if "ro" in client.options else "RW"
+                if "all_squash" in client.options:
+                    squash = "All_Squash"
+                elif "no_root_squash" in client.options:
+                    squash = "No_Root_Squash"
+                else:
+                    squash = "Root_Squash"  # the NFS default, as with the kernel server
+                lines.append(
+                    f"    CLIENT {{ Clients = {client.network}; Access_Type = {access}; "
+                    f"Squash = {squash}; }}"
+                )
+            lines += ["    FSAL { Name = VFS; }", "}"]
         lines.append("LOG { Default_Log_Level = EVENT; }")
         return "\n".join(lines) + "\n"
 
+    def exports(self) -> list[Export]:
+        """What ``/etc/exports`` on the server module says (provisioning writes it)."""
+        path = self.layout.server_path("/etc/exports")
+        try:
+            return parse_exports(path.read_text(), str(path))
+        except FileNotFoundError:
+            return []
+
     def prepare(self) -> None:
-        for export in self.testbed.server.exports:
+        """``exportfs -ra``'s counterpart: ganesha's configuration from /etc/exports."""
+        for export in self.exports():
             self.layout.server_path(export.path).mkdir(parents=True, exist_ok=True)
         (self.layout.dir / "ganesha-recovery").mkdir(parents=True, exist_ok=True)
         self.conf.write_text(self.render())
@@ -349,3 +330,23 @@ def server_interface_address(testbed: Testbed, network: str) -> str:
     net = testbed.networks[network]
     addr = testbed.server_address(network)
     return str(ipaddress.IPv4Interface(f"{addr}/{net.subnet.prefixlen}"))
+
+
+def daemons_for(layout: LabLayout, testbed: Testbed) -> dict[str, Daemon]:
+    """Every daemon of the lab's server module and its surroundings, by name."""
+    made: list[Daemon] = [
+        Dnsmasq(layout, testbed),
+        Ganesha(layout, testbed),
+        Sshd(layout, testbed, layout.run / "authorized_keys"),
+    ]
+    made += [
+        SiteDhcp(layout, testbed, net)
+        for net in testbed.networks.values()
+        if str(net.dhcp) != "authoritative"
+    ]
+    made += [
+        BroadcastPing(layout, testbed, net)
+        for net in testbed.networks.values()
+        if net.broadcast_ping
+    ]
+    return {d.name: d for d in made}

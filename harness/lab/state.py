@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import filelock
 
 from harness.lab.process import ProcessRecord, proc_start_time
 
@@ -84,6 +87,23 @@ class LabState:
         with os.fdopen(fd, "w") as f:
             json.dump(self.to_json(), f, indent=1)
         os.replace(tmp, path)
+
+    def record(self, process: ProcessRecord) -> None:
+        """Keep ``process`` (replacing an older one of the same name)."""
+        self.processes = [p for p in self.processes if p.name != process.name]
+        self.processes.append(process)
+
+    @staticmethod
+    def update(path: Path, change: Callable[[LabState], None]) -> LabState | None:
+        """Read, change and write the state file under a lock: the lab's owner and a
+        ``harness lab reload`` run over SSH both record processes in it."""
+        with filelock.FileLock(str(path) + ".lock", timeout=30):
+            state = LabState.load(path)
+            if state is None:
+                return None
+            change(state)
+            state.save(path)
+            return state
 
     @classmethod
     def load(cls, path: Path) -> LabState | None:
