@@ -16,7 +16,7 @@ boot: deps venv images
 
 test: deps venv images lint
 	$(VENV)/bin/pytest tests tests_hw $(PYTEST_ARGS)
-	$(VENV)/bin/pytest tests_hw -m boot --testbed devices/emulated-x86.yaml $(PYTEST_ARGS)
+	$(VENV)/bin/pytest tests_hw -m "boot or provision" --testbed devices/emulated-x86.yaml $(PYTEST_ARGS)
 	$(VENV)/bin/pytest tests_hw -m boot --testbed devices/emulated-pi-machines.yaml $(PYTEST_ARGS)
 
 deps:

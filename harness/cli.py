@@ -142,7 +142,15 @@ def _access(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return access_for(_load(args.testbed), getattr(args, "lab_name", None), show)
 
 
+def _audit(args: argparse.Namespace) -> None:
+    from harness.provision.audit import audit_testbed
+
+    for warning in audit_testbed(_load(args.testbed)):
+        print(f"warning: {warning}")
+
+
 def cmd_provision_plan(args: argparse.Namespace) -> int:
+    _audit(args)
     access = _access(args)
     try:
         plan = access.provisioner.plan()
@@ -156,6 +164,7 @@ def cmd_provision_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_provision_apply(args: argparse.Namespace) -> int:
+    _audit(args)
     access = _access(args)
     try:
         plan = access.provisioner.plan()

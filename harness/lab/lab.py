@@ -39,7 +39,7 @@ from harness.lab.services import (
 from harness.lab.state import LabState, Owner
 from harness.provision.apply import Provisioner
 from harness.provision.files import Reloads
-from harness.provision.server import ServerPaths, ServerSetup, server_setup
+from harness.provision.server import Current, ServerPaths, ServerSetup, server_setup
 from harness.provision.transport import SshTarget, SshTransport
 from harness.testbed import Node, Testbed
 
@@ -242,7 +242,7 @@ class EmulatedLab:
 
     # --- the server module, provisioned like hardware -----------------------------------
 
-    def server_setup(self) -> ServerSetup:
+    def server_setup(self, current: Current | None = None) -> ServerSetup:
         """What provisioning manages on the emulated server module: the testbed's files,
         below the lab directory, plus what only the lab needs in dnsmasq.conf; reloads
         are ``harness lab reload`` run over SSH on the server module."""
@@ -267,6 +267,7 @@ class EmulatedLab:
             reloads=reloads,
             dnsmasq_extra=extra,
             conf_dir=None,
+            current=current,
         )
 
     def reload_command(self, daemon: str) -> str:
@@ -291,8 +292,8 @@ class EmulatedLab:
         )
 
     def provisioner(self, progress: Callable[[Any], None] | None = None) -> Provisioner:
-        setup = self.server_setup()
         transport = SshTransport(self.ssh_target(), sock_factory=self.ns.open_socket)
+        setup = self.server_setup(current=transport.read)
         return Provisioner(
             transport,
             setup.files,

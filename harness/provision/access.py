@@ -63,7 +63,7 @@ def hardware_access(
     first = next(iter(testbed.networks))
     target = SshTarget.from_access(server.ssh, str(testbed.server_address(first)))
     transport = SshTransport(target)
-    setup = server_setup(testbed)
+    setup = server_setup(testbed, current=transport.read)
     provisioner = Provisioner(
         transport, setup.files, setup.reloads, setup.journal_dir, progress=progress
     )

@@ -11,7 +11,7 @@ lab directory for the emulated server module (whose sshd shares the host's files
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
@@ -29,12 +29,21 @@ from harness.provision.render import (
     render_pxelinux_config,
     render_pxelinux_default,
 )
+from harness.provision.render_system import (
+    render_client_fstab,
+    render_hostname,
+    render_hosts,
+)
 from harness.testbed import Testbed
+
+#: Reads a file on the server (by its path there) as it is now; None if it does not exist.
+Current = Callable[[PurePosixPath], bytes | None]
 
 DNSMASQ_CONF = PurePosixPath("/etc/dnsmasq.conf")
 MAC_TABLE = PurePosixPath("/etc/dnsmasq.d/mac_table")
 EXPORTS = PurePosixPath("/etc/exports")
 HOSTNAME = PurePosixPath("/etc/hostname")
+HOSTS = PurePosixPath("/etc/hosts")
 JOURNAL = PurePosixPath("/var/lib/netboot-harness/provision")
 
 
@@ -69,11 +78,16 @@ def server_setup(
     reloads: Reloads = DEBIAN_RELOADS,
     dnsmasq_extra: Sequence[str] = (),
     conf_dir: str | None = "/etc/dnsmasq.d",
+    current: Current | None = None,
 ) -> ServerSetup:
     """Every file the testbed decides on its server module.
 
     ``conf_dir`` is the directory dnsmasq reads whole (Debian: ``/etc/dnsmasq.d``); the
     emulated lab's dnsmasq reads none and names its mac table instead (``None``).
+    ``current`` reads the server's files as they are: files the harness shares with the
+    admin (``/etc/hosts``, ``/etc/exports``) keep what is not the testbed's, and the
+    netboot root's ``/etc/fstab`` is made from the SD card's.  Without it those are
+    rendered from scratch (and the fstab left out).
     """
     at = paths or ServerPaths()
     server = testbed.server
@@ -93,9 +107,17 @@ def server_setup(
         ("dnsmasq",),
     )
     add(MAC_TABLE, render_mac_table(testbed), ("dnsmasq",))
+
+    def now(path: PurePosixPath | str) -> str | None:
+        if current is None:
+            return None
+        data = current(at(path))
+        return None if data is None else data.decode(errors="replace")
+
     if server.exports:
-        add(EXPORTS, render_exports(testbed), ("exports",))
-    add(HOSTNAME, server.hostname + "\n")
+        add(EXPORTS, render_exports(testbed, now(EXPORTS)), ("exports",))
+    add(HOSTNAME, render_hostname(testbed))
+    add(HOSTS, render_hosts(testbed, now(HOSTS)))
 
     tftp = PurePosixPath(server.tftp_root)
     x86 = [n for n in testbed.nodes if n.profile.startswith("x86")]
@@ -116,4 +138,10 @@ def server_setup(
             root / "etc" / "default" / "individual-content",
             render_individual_content(testbed, pis[0]),
         )
+        if current is not None:
+            # the root copied off an SD card still mounts the card: netbooted, it must not
+            add(
+                root / "etc" / "fstab",
+                render_client_fstab(testbed, now(root / "etc" / "fstab") or ""),
+            )
     return ServerSetup(tuple(files), reloads, at(JOURNAL))
