@@ -130,7 +130,7 @@ def test_no_pxe_service_line_fails_dhcp(
     lab: Any, testbed: Testbed, boot_node: Callable[[Node], BootRecord]
 ) -> None:
     node = _netbooting_pi(testbed, "pi3bplus")
-    conf = lab.layout.etc / "dnsmasq.conf"
+    conf = lab.daemons["dnsmasq"].conf
     try:
         with edited(conf, lambda text: re.sub(r"(?m)^pxe-service=.*\n", "", text)):
             lab.restart("dnsmasq")
