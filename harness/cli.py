@@ -61,7 +61,10 @@ def cmd_lab_down(args: argparse.Namespace) -> int:
         if not status["state_file"] and not status["namespace"]:
             print(f"lab {name}: nothing to remove")
             continue
-        remove_lab_by_name(name)
+        if args.all and status["owner"] and not status["stale"] and not args.force:
+            print(f"lab {name}: left alone, a running session (pid {status['owner']}) owns it")
+            continue
+        remove_lab_by_name(name, force=args.force)
         print(f"lab {name}: removed")
     return 0
 
@@ -227,6 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (up, down):
         p.add_argument("--testbed", help="testbed file (default: devices/emulated.yaml)")
     down.add_argument("--all", action="store_true", help="remove every lab on this host")
+    down.add_argument(
+        "--force", action="store_true", help="also labs a running test session owns"
+    )
     status.add_argument("--json", action="store_true")
     reload = lab.add_parser("reload", help="restart a daemon of a lab's server module")
     reload.add_argument("daemon", help="dnsmasq, ganesha, sshd, dhcp-<network>, ping-<network>")
@@ -275,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = testbed.add_parser("check", help="validate a testbed file and list its nodes")
     check.add_argument("testbed", nargs="?", help="testbed file (default: devices/emulated.yaml)")
     check.set_defaults(func=cmd_testbed_check)
+
     return parser
 
 

@@ -473,11 +473,21 @@ def remove_lab(layout: LabLayout, state: LabState | None) -> None:
     Path(str(layout.state_file) + ".lock").unlink(missing_ok=True)
 
 
-def remove_lab_by_name(name: str) -> None:
-    """``harness lab down``: remove lab ``name`` using only its state file."""
+def remove_lab_by_name(name: str, *, force: bool = False) -> None:
+    """``harness lab down``: remove lab ``name`` using only its state file.
+
+    A lab owned by a running test session is refused (that session removes it when it
+    ends; removing it under its feet breaks the run) unless ``force``.
+    """
     layout = LabLayout(name)
     with lab_lock(name):
-        remove_lab(layout, LabState.load(layout.state_file))
+        state = LabState.load(layout.state_file)
+        if state is not None and state.owner is not None and state.owner.alive() and not force:
+            raise LabError(
+                f"lab {name} belongs to a running session (pid {state.owner.pid}), which "
+                "removes it when it ends; fix: wait for it, or use --force"
+            )
+        remove_lab(layout, state)
 
 
 def lab_lock(name: str) -> filelock.FileLock:
