@@ -282,6 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("testbed", nargs="?", help="testbed file (default: devices/emulated.yaml)")
     check.set_defaults(func=cmd_testbed_check)
 
+    from harness.report.commands import add_report_commands
+
+    add_report_commands(sub)
     return parser
 
 

@@ -16,6 +16,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -26,10 +27,10 @@ from harness import __version__
 from harness.boot.expect import expectations_for
 from harness.boot.profiles import get_profile
 from harness.boot.record import BootRecord
-from harness.boot.run import BootRun, StageChange
-from harness.boot.stages import StageStatus
+from harness.boot.run import BootRun
 from harness.boot.table import stage_table
 from harness.errors import HarnessError
+from harness.report.live import LiveBoot
 from harness.testbed import Node, Testbed, load_testbed
 
 MARKERS = {
@@ -45,6 +46,8 @@ MARKERS = {
 TESTBED = pytest.StashKey[Testbed]()
 RUN_DIR = pytest.StashKey[Path]()
 RECORDS = pytest.StashKey[list[BootRecord]]()
+BOOTS = pytest.StashKey[list[tuple[str, BootRecord]]]()  # (test node id, record)
+FINISHED = pytest.StashKey[Any]()  # harness.report.session.Finished, for the summary
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -63,6 +66,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--reports", help="directory for run reports (default: reports/ under the rootdir)"
     )
     group.addoption("--node", action="append", default=[], help="only these nodes (repeatable)")
+    group.addoption(
+        "--boot-history",
+        metavar="FILE",
+        help="boot-time history the run's stage timings are added to "
+        "(default: history.sqlite in the reports directory)",
+    )
+    group.addoption(
+        "--no-boot-history",
+        action="store_true",
+        help="do not add this run to the boot-time history (trial runs, fault experiments)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -217,15 +231,6 @@ def boot_node(
 
     targets: list[EmulatedTarget] = []
 
-    def progress(change: StageChange) -> None:
-        took = "" if change.duration is None else f" in {change.duration:.1f} s"
-        then = f", now {change.next_stage}" if change.next_stage else ""
-        live_line(
-            pytestconfig,
-            f"  {change.node}: {change.stage} {change.status}{took}{then}",
-            red=change.status == StageStatus.FAILED,
-        )
-
     def boot(node: Node, lab: Any = None) -> BootRecord:
         if lab is None:
             lab = request.getfixturevalue("lab")
@@ -236,8 +241,7 @@ def boot_node(
         tftp_root = str(lab.layout.server_path(lab.testbed.server.tftp_root))
         exp = expectations_for(lab.testbed, node, tftp_root=tftp_root)
         exp = replace(exp, file_sizes=target.file_sizes(exp.firmware_files + exp.kernel_files))
-        stages = len(profile.stages)
-        live_line(pytestconfig, f"  {node.name}: powering on ({profile.name}, {stages} stages)")
+        progress = live_boot(pytestconfig, node.name, profile.name, len(profile.stages))
         record = BootRun(
             target,
             profile,
@@ -258,6 +262,7 @@ def report_boot(request: pytest.FixtureRequest, record: BootRecord, artifacts: P
     """Make a boot part of the run's results: the stage table at the end, and the
     per-stage status and duration as JUnit properties of the test."""
     request.config.stash[RECORDS].append(record)
+    request.config.stash.setdefault(BOOTS, []).append((request.node.nodeid, record))
     props = request.node.user_properties
     props.append(("node", record.node))
     for stage in record.stages:
@@ -267,6 +272,37 @@ def report_boot(request: pytest.FixtureRequest, record: BootRecord, artifacts: P
     if record.diagnosis is not None:
         props.append(("diagnosis", f"{record.diagnosis.stage}: {record.diagnosis.cause}"))
     props.append(("artifacts", str(artifacts)))
+
+
+def live_boot(config: pytest.Config, node: str, profile: str, stages: int) -> LiveBoot:
+    """The progress of a boot on the terminal (see :mod:`harness.report.live`): a line per
+    stage in logs, one status line rewritten in place on a terminal."""
+
+    def line(text: str, red: bool) -> None:
+        live_line(config, text, red=red)
+
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    tty = reporter is not None and reporter.isatty() and os.environ.get("TERM") != "dumb"
+    live = LiveBoot(
+        node, profile, stages, line=line, status=partial(_live_status, config) if tty else None
+    )
+    live.start()
+    return live
+
+
+def _live_status(config: pytest.Config, text: str, first: bool, done: bool, red: bool) -> None:
+    """Rewrite the status line in place (``done``: end it, so it stays as a summary)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+    capman = config.pluginmanager.get_plugin("capturemanager")
+    with capman.global_and_fixture_disabled() if capman else contextlib.nullcontext():
+        tw = reporter._tw
+        if first and tw.width_of_current_line:  # after a test's name or a progress dot
+            tw.line()
+        tw.write("\r\x1b[K" + text[: max(20, tw.fullwidth - 1)], red=red, flush=True)
+        if done:
+            tw.line()
 
 
 def live_line(config: pytest.Config, text: str, **markup: bool) -> None:
@@ -300,6 +336,38 @@ def _junit_suite_properties(
 # --- reporting --------------------------------------------------------------------------
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A run that used its report directory gets ``run.json``, ``report.html`` and its
+    stage timings in the history (see :mod:`harness.report`)."""
+    config = session.config
+    if RUN_DIR not in config.stash or not config.stash[RUN_DIR].exists():
+        return
+    from harness.report.history import HISTORY
+    from harness.report.session import finish_session
+
+    run_dir = config.stash[RUN_DIR]
+    history: Path | None = None
+    if not config.getoption("--no-boot-history"):
+        option = config.getoption("--boot-history")
+        history = Path(option) if option else run_dir.parent / HISTORY
+    # Test outcomes as the terminal summary counts them (no terminal: boots only).
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    stats = getattr(reporter, "stats", {})
+    reports = [r for rs in stats.values() for r in rs if isinstance(r, pytest.TestReport)]
+    testbed = config.stash.get(TESTBED, None)
+    config.stash[FINISHED] = finish_session(
+        run_dir=run_dir,
+        reports=reports,
+        boots=config.stash.get(BOOTS, []),
+        testbed=testbed.name if testbed else None,
+        testbed_file=str(testbed.path) if testbed else None,
+        exit_status=int(exitstatus),
+        command=list(config.invocation_params.args),
+        junitxml=getattr(config.option, "xmlpath", None),
+        history=history,
+    )
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     records = config.stash.get(RECORDS, [])
     if records:
@@ -308,6 +376,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             terminalreporter.write_line(line)
     if RUN_DIR in config.stash and config.stash[RUN_DIR].exists():
         terminalreporter.write_line(f"reports: {config.stash[RUN_DIR]}")
+    finished = config.stash.get(FINISHED, None)
+    if finished is not None:
+        for line in finished.lines:
+            terminalreporter.write_line(line)
+        for problem in finished.problems:
+            terminalreporter.write_line(f"report not written: {problem}", red=True)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:

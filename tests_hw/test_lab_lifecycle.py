@@ -200,3 +200,28 @@ def test_lab_up_status_down_from_the_command_line() -> None:
     assert down.returncode == 0, down.stderr
     assert f"lab {lab}: removed" in down.stdout
     assert lab_leftovers(lab, inode) == []
+
+
+def test_a_second_session_on_a_lab_in_use_is_refused_and_leaves_it_alone(
+    inner: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    lab = "nbhshared"
+    first = start_inner(inner, lab, "--node", "node02")
+    try:
+        wait_for_line(inner / "out.txt", "node02: dhcp passed", timeout=180, pid=first.pid,
+                      what="the first session")
+        other = tmp_path_factory.mktemp("other")
+        (other / "devices").mkdir()
+        shutil.copy(inner / "devices" / "emulated.yaml", other / "devices")
+        shutil.copy(inner / "test_boot.py", other / "test_boot.py")
+        (other / "pytest.ini").write_text("[pytest]\n")
+        second = start_inner(other, lab, "--node", "node03")
+        assert second.wait(timeout=120) != 0
+        assert f"lab {lab} is in use by pid {first.pid}" in output(other)
+        assert Path(f"/run/netns/nbh-{lab}").exists(), "the refused session removed the lab"
+        assert first.wait(timeout=300) == 0, output(inner)
+    finally:
+        for proc in (first,):
+            if proc.poll() is None:
+                proc.kill()
+    assert lab_leftovers(lab, inode_of(inner)) == []

@@ -24,6 +24,9 @@ LAB_TOOLS: dict[str, str] = {
     "qemu-system-aarch64": "qemu-system-arm",
 }
 
+#: What a lab with IPMI-powered nodes needs besides: their emulated BMCs and the client.
+BMC_TOOLS: dict[str, str] = {"ipmi_sim": "openipmi", "ipmitool": "ipmitool"}
+
 
 def require_root(what: str = "The emulated lab") -> None:
     if os.geteuid() != 0:

@@ -143,6 +143,7 @@ class EmulatedLab:
                 self._build()
             except BaseException:
                 self._teardown(self._state)
+                self._state = None
                 raise
             LabState.update(self.layout.state_file, lambda state: setattr(state, "ready", True))
         return self
@@ -320,14 +321,20 @@ class EmulatedLab:
         LabState.update(self.layout.state_file, lambda state: state.record(record))
 
     def down(self) -> None:
-        """Remove everything this lab created (a reused lab is left as it was found)."""
+        """Remove everything this lab created.  A reused lab is left as it was found, and
+        so is one this object never brought up (``up`` refused: another session owns
+        it), whatever its name."""
         with self._lock():
             for machine in self._machines.values():
                 machine.stop()
             self._machines.clear()
-            if self.attached:
+            if self.attached or self._state is None:
                 return
-            self._teardown(LabState.load(self.layout.state_file) or self._state)
+            state = LabState.load(self.layout.state_file)
+            owner = state.owner if state is not None else None
+            if owner is not None and owner.pid != os.getpid() and owner.alive():
+                return  # no longer ours: someone removed ours and brought up their own
+            self._teardown(state or self._state)
             self._state = None
 
     def _teardown(self, state: LabState | None) -> None:
@@ -370,6 +377,8 @@ class EmulatedLab:
                         disk=self.layout.dir / "disks" / f"{node.name}.img",
                         append="console=ttyAMA0,115200 root=/dev/vda rw rootwait",
                     )
+            if node.power.kind == "ipmi":
+                config = replace(config, bmc_monitor=True)  # its emulated BMC switches it
             self._machines[node.name] = QemuMachine(
                 node.name,
                 config,

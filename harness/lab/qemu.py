@@ -43,13 +43,17 @@ class QemuConfig:
     dtb: Path | None = None
     append: str | None = None
     disk: Path | None = None  # a raw disk image (the SD card)
+    # a second QMP monitor for the node's emulated BMC (power through IPMI)
+    bmc_monitor: bool = False
     extra: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def arch(self) -> str:
         return "aarch64" if self.binary.endswith("aarch64") else "x86_64"
 
-    def argv(self, name: str, console_fd: int, qmp_fd: int) -> list[str]:
+    def argv(
+        self, name: str, console_fd: int, qmp_fd: int, bmc_qmp_fd: int | None = None
+    ) -> list[str]:
         accel = self.accel
         if self.machine.startswith("raspi"):
             accel += ",thread=single"  # MTTCG makes the raspi machines 3-8x slower on 2 cores
@@ -66,6 +70,11 @@ class QemuConfig:
             ("-netdev", f"tap,id=n0,ifname={self.tap},script=no,downscript=no"),
             ("-device", f"{self.nic},netdev=n0,mac={self.mac}"),
         ]
+        if bmc_qmp_fd is not None:
+            options += [
+                ("-chardev", f"socket,id=qmp1,fd={bmc_qmp_fd},server=on,wait=off"),
+                ("-mon", "chardev=qmp1,mode=control"),
+            ]
         if self.cpu:
             options.append(("-cpu", self.cpu))
         if self.rng:
@@ -96,9 +105,14 @@ class QemuConfig:
             # -nographic without a stdio serial: SeaBIOS and iPXE then print to the
             # serial port too (QEMU sets etc/sercon-port), so PXE errors are on the console.
             "-nographic",
-            "-no-reboot",
             "-S",  # start paused: power-on is the QMP "cont"
         ]
+        if not self.bmc_monitor:
+            # A reboot ends QEMU: the harness sees it.  Not under a BMC: its power on and
+            # reset are QMP system_reset, which -no-reboot would turn into an exit (and
+            # SeaBIOS answers a warm reset with a hard reboot); a reboot stays a reboot,
+            # as on a server with a BMC.
+            flags.append("-no-reboot")
         return [self.binary, *flags, *(x for pair in options for x in pair), *self.extra]
 
 
@@ -162,10 +176,12 @@ class QemuMachine:
             return
         self._close_sockets()
         listeners = [self._listen("console"), self._listen("qmp")]
+        if self.config.bmc_monitor:
+            # The BMC's own monitor: its power shim connects whenever ipmi_sim asks.
+            listeners.append(self._listen("bmcqmp"))
+        fds = [s.fileno() for s in listeners]
         try:
-            argv = self.ns.command(
-                *self.config.argv(self.name, listeners[0].fileno(), listeners[1].fileno())
-            )
+            argv = self.ns.command(*self.config.argv(self.name, *fds))
             self.process = Spawned(
                 f"qemu-{self.name}",
                 argv,

@@ -1,4 +1,5 @@
-"""The emulated server module's daemons: dnsmasq, nfs-ganesha and sshd.
+"""The emulated server module's daemons: dnsmasq, nfs-ganesha and sshd (and the nodes'
+emulated BMCs, :mod:`harness.lab.bmc`).
 
 Each runs in the foreground inside the lab's namespace, writes its own log under the
 lab's ``log/`` directory, and counts as started only once it says so in that log.
@@ -349,4 +350,7 @@ def daemons_for(layout: LabLayout, testbed: Testbed) -> dict[str, Daemon]:
         for net in testbed.networks.values()
         if net.broadcast_ping
     ]
+    from harness.lab.bmc import bmc_daemons  # bmc builds on Daemon, defined here
+
+    made += bmc_daemons(layout, testbed)  # the emulated BMCs of IPMI-powered nodes
     return {d.name: d for d in made}

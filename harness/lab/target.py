@@ -1,5 +1,6 @@
-"""An emulated node as a boot target: QEMU power and console, capture on the lab bridge,
-the lab dnsmasq's log, and SSH from inside the lab's namespace.
+"""An emulated node as a boot target: power (QEMU, or its emulated BMC through ipmitool)
+and console, capture on the lab bridge, the lab dnsmasq's log, and SSH from inside the
+lab's namespace.
 
 This is the emulated counterpart of a hardware target; :class:`~harness.boot.run.BootRun`
 does not know which one it drives.
@@ -7,21 +8,25 @@ does not know which one it drives.
 
 from __future__ import annotations
 
+import socket
 import threading
 from dataclasses import replace
 from pathlib import Path
 
 from harness import clock
 from harness.boot.run import Emit, Source
+from harness.control.ipmi import Bmc, IpmiPower, IpmiTool
 from harness.control.power import QemuPower
 from harness.lab.lab import EmulatedLab
 from harness.lab.process import wait_exit
+from harness.lab.qemu import QemuMachine
 from harness.observe.capture import Capture, node_filter
 from harness.observe.console import ConsoleReader
 from harness.observe.events import ConsoleLine, PowerEvent, SshProbe
 from harness.observe.serverlog import LogFollower
 from harness.observe.ssh import DEFAULT_COMMANDS, probe
 from harness.testbed import Node
+from harness.testbed.power import IpmiPower as IpmiPowerSpec
 
 
 class ExitWatcher:
@@ -64,7 +69,7 @@ class EmulatedTarget:
         self.node = node
         self.name = node.name
         self.machine = lab.machine(node)
-        self.power = QemuPower(node.name, self.machine)
+        self.power = power_for(lab, node, self.machine)
         self._follower: LogFollower | None = None
         self._console: ConsoleReader | None = None
 
@@ -73,6 +78,11 @@ class EmulatedTarget:
 
     def power_on(self, emit: Emit) -> None:
         self.power.emit = emit
+        if isinstance(self.power, IpmiPower):
+            # QEMU is the plugged-in machine (paused, console attached); the BMC switches
+            # it.  Seed 002: select the network boot before every boot.
+            self.machine.start_paused()
+            self.power.bootdev("pxe", efi=self.node.profile == "x86-uefi")
         self.power.on()
 
     def start_sources(self, emit: Emit, artifacts: Path) -> list[Source]:
@@ -91,8 +101,12 @@ class EmulatedTarget:
             self._follower = LogFollower(self.lab.dnsmasq_log, emit)  # from the current end
             self._follower.start()
             sources.append(self._follower)
-            self.power.prepare()  # QEMU paused: its console exists, the guest has not run
+            self.machine.start_paused()  # its console exists, the guest has not run
             assert self.machine.console is not None and self.machine.process is not None
+            if isinstance(self.power, IpmiPower):
+                # QEMU stays plugged in between boots: what it printed before the BMC
+                # switched it off belongs to the previous boot, not this one.
+                _drain(self.machine.console)
             self._console = ConsoleReader(
                 self.node.name,
                 self.machine.console,
@@ -306,6 +320,27 @@ class PiTarget(EmulatedTarget):
             )
         except Exception as exc:  # the boot run must hear of it, not a dead thread
             self._say(emit, f"boot failed: {exc}")
+
+
+def _drain(sock: socket.socket) -> None:
+    """Discard what is waiting on ``sock`` now, without waiting for more."""
+    sock.setblocking(False)
+    try:
+        while sock.recv(65536):
+            pass
+    except BlockingIOError:
+        pass
+    finally:
+        sock.setblocking(True)
+
+
+def power_for(lab: EmulatedLab, node: Node, machine: QemuMachine) -> QemuPower | IpmiPower:
+    """An emulated node's power: through its emulated BMC with the real ipmitool (run in
+    the lab's namespace, where the BMC listens) when the testbed says ``ipmi``; QEMU
+    directly otherwise."""
+    if isinstance(node.power, IpmiPowerSpec):
+        return IpmiPower(node.name, IpmiTool(Bmc.of(node.power), prefix=lab.ns.command()))
+    return QemuPower(node.name, machine)
 
 
 def target_for(lab: EmulatedLab, node: Node) -> EmulatedTarget:

@@ -70,6 +70,14 @@ class IpmiPower(TestbedModel):
     interface: Literal["lanplus", "lan"] = Field(
         "lanplus", description="ipmitool interface: lanplus (IPMI 2.0) or lan (IPMI 1.5)"
     )
+    # Without -C, ipmitool 1.8.19 first asks the BMC for its cipher suites; BMCs that do
+    # not answer that (older ones, OpenIPMI's simulator) cost 10 s per command.
+    cipher_suite: int | None = Field(
+        None,
+        ge=0,
+        le=17,
+        description="lanplus cipher suite (ipmitool -C), like 3 or 17; default: ipmitool's choice",
+    )
 
 
 class CommandPower(TestbedModel):
