@@ -135,6 +135,14 @@ class PduPower(TestbedModel):
     model: NonEmpty = Field(description="the labgrid NetworkPowerDriver model, like gude or netio")
     host: NonEmpty = Field(description="the PDU's host name or address")
     index: int = Field(ge=0, description="the outlet number")
+    # URL models (rest, simplerest, shelly_gen1, ...) take a login as user:password@ in
+    # their URL; the harness inserts it from these variables, never from the file.
+    user_env: EnvVarName | None = Field(
+        None, description="name of the environment variable holding the PDU user (URL models)"
+    )
+    password_env: EnvVarName | None = Field(
+        None, description="name of the environment variable holding the PDU password (URL models)"
+    )
 
 
 class UhubctlPower(TestbedModel):
