@@ -214,6 +214,18 @@ def cmd_provision_verify(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_export_labgrid(args: argparse.Namespace) -> int:
+    from harness.control.labgrid_export import render
+
+    text = render(_load(args.testbed), args.lab_name)
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text)
+        print(f"wrote labgrid environment {args.output}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="harness", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"netboot-harness {__version__}")
@@ -230,9 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (up, down):
         p.add_argument("--testbed", help="testbed file (default: devices/emulated.yaml)")
     down.add_argument("--all", action="store_true", help="remove every lab on this host")
-    down.add_argument(
-        "--force", action="store_true", help="also labs a running test session owns"
-    )
+    down.add_argument("--force", action="store_true", help="also labs a running test session owns")
     status.add_argument("--json", action="store_true")
     reload = lab.add_parser("reload", help="restart a daemon of a lab's server module")
     reload.add_argument("daemon", help="dnsmasq, ganesha, sshd, dhcp-<network>, ping-<network>")
@@ -281,6 +291,14 @@ def build_parser() -> argparse.ArgumentParser:
     check = testbed.add_parser("check", help="validate a testbed file and list its nodes")
     check.add_argument("testbed", nargs="?", help="testbed file (default: devices/emulated.yaml)")
     check.set_defaults(func=cmd_testbed_check)
+
+    export = sub.add_parser(
+        "export-labgrid", help="write a labgrid environment file: one target per node"
+    )
+    export.add_argument("--testbed", help="testbed file (default: devices/emulated.yaml)")
+    export.add_argument("-o", "--output", help="the file to write (default: standard output)")
+    export.add_argument("--lab-name", help="emulated testbeds: the lab (default: from the name)")
+    export.set_defaults(func=cmd_export_labgrid)
 
     from harness.report.commands import add_report_commands
 

@@ -182,6 +182,7 @@ class HarnessQemuPowerDriver(Driver, PowerResetMixin, PowerProtocol):  # type: i
         from harness.lab.lab import EmulatedLab
         from harness.lab.layout import LabLayout
         from harness.lab.state import LabState
+        from harness.lab.target import PI_FIRMWARE_DATA
         from harness.testbed import load_testbed
 
         spec = self.node
@@ -200,8 +201,13 @@ class HarnessQemuPowerDriver(Driver, PowerResetMixin, PowerProtocol):  # type: i
             raise PowerError(
                 f"qemu node {spec.node}: no such node in {spec.testbed}; it has {', '.join(nodes)}"
             )
-        self.lab = EmulatedLab(testbed, spec.lab).up()  # attaches to the running lab
         node = nodes[spec.node]
+        if node.profile in PI_FIRMWARE_DATA:
+            raise PowerError(
+                f"qemu node {spec.node}: {node.profile} nodes netboot through the harness's "
+                "emulated boot ROM, which this driver does not run; boot them with pytest -m boot"
+            )
+        self.lab = EmulatedLab(testbed, spec.lab).up()  # attaches to the running lab
         self.power = QemuPower(node.name, self.lab.machine(node))
 
     def on_deactivate(self) -> None:
