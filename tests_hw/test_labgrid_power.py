@@ -87,7 +87,7 @@ def env_file(lab: EmulatedLab, testbed_file: Path) -> Path:
 def env(env_file: Path) -> Iterator[Environment]:
     environment = Environment(config_file=str(env_file))
     yield environment
-    environment.cleanup()  # deactivates the drivers: a QEMU started through labgrid ends
+    environment.cleanup()  # deactivates the drivers: QEMUs started through labgrid end
 
 
 def running(machine: QemuMachine) -> bool:
@@ -113,25 +113,22 @@ def console_shows(machine: QemuMachine, needle: bytes, timeout: float) -> bool:
 
 
 def test_labgrid_switches_an_ipmi_node_through_its_bmc(lab: EmulatedLab, env: Environment) -> None:
-    node = lab.testbed.nodes[0]
-    machine = lab.machine(node)
-    machine.start_paused()  # plugged in: the BMC has a chassis to switch
-    try:
-        target = env.get_target("node02")
-        power = target.get_driver("PowerProtocol")
-        assert type(power).__name__ == "HarnessIpmiPowerDriver"
-        assert power.get() is False and running(machine) is False
+    target = env.get_target("node02")
+    power = target.get_driver("PowerProtocol")  # activating it plugs the node in
+    assert type(power).__name__ == "HarnessIpmiPowerDriver"
+    machine = power.machine
+    assert machine.running  # QEMU started, paused: the chassis the BMC switches
+    assert power.get() is False and running(machine) is False
 
-        power.on()
-        assert running(machine) is True  # QEMU's own monitor: the guest runs
-        assert power.get() is True  # ipmitool chassis power status
-        assert console_shows(machine, b"SeaBIOS", timeout=60)  # from its firmware
+    power.on()
+    assert running(machine) is True  # QEMU's own monitor: the guest runs
+    assert power.get() is True  # ipmitool chassis power status
+    assert console_shows(machine, b"SeaBIOS", timeout=60)  # from its firmware
 
-        power.off()
-        assert running(machine) is False
-        assert power.get() is False
-    finally:
-        machine.stop()
+    power.off()
+    assert running(machine) is False
+    assert power.get() is False
+    assert machine.running  # still plugged in: off is the BMC's doing
 
 
 def test_labgrid_starts_and_ends_a_qemu_node(lab: EmulatedLab, env: Environment) -> None:

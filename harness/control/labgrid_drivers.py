@@ -7,7 +7,8 @@ environment file (``harness export-labgrid`` writes one) can name them after
 - ``HarnessIpmiBmc`` + ``HarnessIpmiPowerDriver``: a BMC switched with the real
   ``ipmitool`` (:mod:`harness.control.ipmi`), the password read from the environment
   variable the resource names; ``netns`` runs ipmitool inside an emulated lab's
-  namespace, where the emulated BMCs listen.
+  namespace, where the emulated BMCs listen (and a ``HarnessEmulatedNode`` beside it
+  plugs the node's QEMU in).
 - ``HarnessEmulatedNode`` + ``HarnessQemuPowerDriver``: an emulated node's QEMU in a lab
   brought up with ``harness lab up``; on starts it and lets it run, off ends it.
 - ``CommandStatusPowerDriver``: labgrid's ``ExternalPowerDriver`` plus ``cmd_status``
@@ -71,6 +72,39 @@ class CommandStatusPowerDriver(ExternalPowerDriver):  # type: ignore[misc]
         return True
 
 
+def attach_node(spec: Any) -> tuple[Any, Any]:
+    """(lab, node) of a ``HarnessEmulatedNode``: the running lab, attached to (it must
+    have been brought up with ``harness lab up``), and the testbed's node."""
+    from harness.lab.lab import EmulatedLab
+    from harness.lab.layout import LabLayout
+    from harness.lab.state import LabState
+    from harness.lab.target import PI_FIRMWARE_DATA
+    from harness.testbed import load_testbed
+
+    testbed = load_testbed(Path(spec.testbed))
+    state = LabState.load(LabLayout(spec.lab).state_file)
+    fix = f"fix: harness lab up --testbed {spec.testbed} --name {spec.lab}"
+    if state is None or not state.ready:
+        raise PowerError(f"emulated node {spec.node}: lab {spec.lab} is not up; {fix}")
+    if state.owner is not None:
+        raise PowerError(
+            f"emulated node {spec.node}: lab {spec.lab} belongs to the test session of pid "
+            f"{state.owner.pid}; {fix} (a lab of its own)"
+        )
+    nodes = {n.name: n for n in testbed.nodes}
+    if spec.node not in nodes:
+        raise PowerError(
+            f"emulated node {spec.node}: no such node in {spec.testbed}; it has {', '.join(nodes)}"
+        )
+    node = nodes[spec.node]
+    if node.profile in PI_FIRMWARE_DATA:
+        raise PowerError(
+            f"emulated node {spec.node}: {node.profile} nodes netboot through the harness's "
+            "emulated boot ROM, which labgrid drivers do not run; boot them with pytest -m boot"
+        )
+    return EmulatedLab(testbed, spec.lab).up(), node
+
+
 @target_factory.reg_resource
 @attr.s(eq=False)
 class HarnessIpmiBmc(Resource):  # type: ignore[misc]
@@ -91,17 +125,28 @@ class HarnessIpmiBmc(Resource):  # type: ignore[misc]
 @target_factory.reg_driver
 @attr.s(eq=False)
 class HarnessIpmiPowerDriver(Driver, PowerResetMixin, PowerProtocol):  # type: ignore[misc]
-    """Power through a BMC with ipmitool (the harness's IpmiPower)."""
+    """Power through a BMC with ipmitool (the harness's IpmiPower).  With a
+    ``HarnessEmulatedNode`` on the target (an emulated BMC), activating the driver also
+    plugs the node in: its QEMU starts paused, for the BMC to switch."""
 
-    bindings = {"bmc": "HarnessIpmiBmc"}  # noqa: RUF012 - labgrid's convention
+    bindings = {  # noqa: RUF012 - labgrid's convention
+        "bmc": "HarnessIpmiBmc",
+        "node": {"HarnessEmulatedNode", None},
+    }
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         self.power: Any = None
+        self.lab: Any = None
+        self.machine: Any = None
 
     def on_activate(self) -> None:
         from harness.control.ipmi import Bmc, IpmiPower, IpmiTool
 
+        if self.node is not None:
+            self.lab, node = attach_node(self.node)
+            self.machine = self.lab.machine(node)
+            self.machine.start_paused()  # plugged in, not on
         bmc = self.bmc
         prefix = ["ip", "netns", "exec", bmc.netns] if bmc.netns else []
         tool = IpmiTool(
@@ -119,6 +164,10 @@ class HarnessIpmiPowerDriver(Driver, PowerResetMixin, PowerProtocol):  # type: i
         self.power = IpmiPower(self.target.name, tool)
 
     def on_deactivate(self) -> None:
+        if self.lab is not None:
+            self.lab.down()  # an attached lab: unplugs only the QEMU plugged in here
+        self.lab = None
+        self.machine = None
         self.power = None
 
     @Driver.check_active  # type: ignore[untyped-decorator]
@@ -179,35 +228,8 @@ class HarnessQemuPowerDriver(Driver, PowerResetMixin, PowerProtocol):  # type: i
 
     def on_activate(self) -> None:
         from harness.control.power import QemuPower
-        from harness.lab.lab import EmulatedLab
-        from harness.lab.layout import LabLayout
-        from harness.lab.state import LabState
-        from harness.lab.target import PI_FIRMWARE_DATA
-        from harness.testbed import load_testbed
 
-        spec = self.node
-        testbed = load_testbed(Path(spec.testbed))
-        state = LabState.load(LabLayout(spec.lab).state_file)
-        fix = f"fix: harness lab up --testbed {spec.testbed} --name {spec.lab}"
-        if state is None or not state.ready:
-            raise PowerError(f"qemu node {spec.node}: lab {spec.lab} is not up; {fix}")
-        if state.owner is not None:
-            raise PowerError(
-                f"qemu node {spec.node}: lab {spec.lab} belongs to the test session of pid "
-                f"{state.owner.pid}; {fix} (a lab of its own)"
-            )
-        nodes = {n.name: n for n in testbed.nodes}
-        if spec.node not in nodes:
-            raise PowerError(
-                f"qemu node {spec.node}: no such node in {spec.testbed}; it has {', '.join(nodes)}"
-            )
-        node = nodes[spec.node]
-        if node.profile in PI_FIRMWARE_DATA:
-            raise PowerError(
-                f"qemu node {spec.node}: {node.profile} nodes netboot through the harness's "
-                "emulated boot ROM, which this driver does not run; boot them with pytest -m boot"
-            )
-        self.lab = EmulatedLab(testbed, spec.lab).up()  # attaches to the running lab
+        self.lab, node = attach_node(self.node)
         self.power = QemuPower(node.name, self.lab.machine(node))
 
     def on_deactivate(self) -> None:

@@ -102,6 +102,11 @@ def _powerall_ssh(testbed: Testbed, spec: PowerallPower, node: Node, action: str
     return shlex.join(argv)
 
 
+def _emulated_node(testbed: Testbed, lab: str, node: Node) -> dict[str, str]:
+    assert testbed.path is not None
+    return {"testbed": str(Path(testbed.path).resolve()), "lab": lab, "node": node.name}
+
+
 def power_entries(
     testbed: Testbed, node: Node, lab: str | None
 ) -> tuple[dict[str, Any], dict[str, Any], str | None]:
@@ -140,11 +145,14 @@ def power_entries(
         }
         if spec.cipher_suite is not None:
             bmc["cipher_suite"] = spec.cipher_suite
-        if lab is not None:  # the emulated BMC listens in the lab's namespace
+        resources: dict[str, Any] = {"HarnessIpmiBmc": bmc}
+        if lab is not None and testbed.path is not None:
+            # the emulated BMC listens in the lab's namespace; the driver plugs QEMU in
             from harness.lab.layout import LabLayout
 
             bmc["netns"] = LabLayout(lab).namespace
-        return {"HarnessIpmiBmc": bmc}, {"HarnessIpmiPowerDriver": {}}, None
+            resources["HarnessEmulatedNode"] = _emulated_node(testbed, lab, node)
+        return resources, {"HarnessIpmiPowerDriver": {}}, None
     if isinstance(spec, QemuPower):
         if lab is None or testbed.path is None:
             return {}, {}, "qemu power needs an emulated testbed loaded from a file"
@@ -152,7 +160,7 @@ def power_entries(
 
         if node.profile in PI_FIRMWARE_DATA:
             return {}, {}, NETBOOTING_PI_NOTE
-        emulated = {"testbed": str(Path(testbed.path).resolve()), "lab": lab, "node": node.name}
+        emulated = _emulated_node(testbed, lab, node)
         return {"HarnessEmulatedNode": emulated}, {"HarnessQemuPowerDriver": {}}, None
     assert isinstance(spec, HomematicPower)
     return {}, {}, "homematic power has no labgrid driver in this version"

@@ -79,7 +79,7 @@ def test_a_qemu_node_of_a_lab_that_is_not_up_says_how_to_bring_it_up() -> None:
     with pytest.raises(PowerError) as failure:
         target.get_driver("PowerProtocol")
     assert str(failure.value) == (
-        "qemu node node02: lab lgr-never-up is not up; fix: harness lab up "
+        "emulated node node02: lab lgr-never-up is not up; fix: harness lab up "
         f"--testbed {testbed} --name lgr-never-up"
     )
 
