@@ -117,7 +117,6 @@ class LabgridPower:
         self.environ = os.environ if environ is None else environ
         self.emit = emit
         self._secrets: tuple[str, ...] = ()
-        self._target: Any = None
         self._driver: Any = None
         self.where = self._where()
 
@@ -240,7 +239,7 @@ class LabgridPower:
 
     def _silent_hint(self) -> str:
         if isinstance(self.spec, PduPower):
-            return "the PDU accepted the connection but does not answer, or is too slow"
+            return "the PDU is unreachable, or does not answer, or is too slow"
         if isinstance(self.spec, UhubctlPower):
             return "the hub does not answer"
         return "the command hangs"

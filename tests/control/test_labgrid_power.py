@@ -254,7 +254,7 @@ def test_a_silent_pdu_times_out_within_the_deadline() -> None:
     assert 1.0 <= elapsed < 2.5
     assert str(failure.value) == (
         f"pdu simplerest http://127.0.0.1:{port} outlet 3: get got no answer within 1 s "
-        "(the PDU accepted the connection but does not answer, or is too slow)"
+        "(the PDU is unreachable, or does not answer, or is too slow)"
     )
 
 
