@@ -366,7 +366,15 @@ def _explain_requests(exc: BaseException) -> str | None:
         text = str(exc)
         if "Connection refused" in text:
             return "connection refused (nothing listens on that address and port)"
-        if "Name or service not known" in text or "NameResolutionError" in text:
+        if any(
+            words in text
+            for words in (
+                "Name or service not known",
+                "NameResolutionError",
+                "Temporary failure in name resolution",
+                "No address associated",
+            )
+        ):
             return "the host name does not resolve"
         if "No route to host" in text or "Network is unreachable" in text:
             return "unreachable (no route to host)"

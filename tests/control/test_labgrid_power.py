@@ -9,7 +9,10 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -396,3 +399,39 @@ def test_a_hub_that_is_not_there_is_named_within_the_deadline() -> None:
         "uhubctl hub 9-9 port 2: activate failed: no USB hub 9-9 on this host"
     )
     assert "\n" not in message
+
+
+UNREACHABLE_PROBE = """
+from harness.control.labgrid_power import LabgridPower
+from harness.control.power import PowerError
+from harness.testbed.power import PduPower
+for host in ("10.0.0.1", "pdu1.invalid"):
+    spec = PduPower(kind="pdu", model="gude", host=host, index=2)
+    try:
+        LabgridPower("node02", spec, timeout=5).on()
+    except PowerError as exc:
+        print(exc)
+"""
+
+
+def test_an_unreachable_pdu_is_named_at_once() -> None:
+    """In a network namespace of its own (no routes, no packet leaves it), connecting to
+    the PDU fails with ENETUNREACH, as from a host with no route to the PDU's network,
+    and a host name finds no DNS server."""
+    if shutil.which("unshare") is None:
+        pytest.skip("util-linux unshare is not installed")
+    start = time.monotonic()
+    result = subprocess.run(
+        ["unshare", "-rn", sys.executable, "-c", UNREACHABLE_PROBE],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    if result.returncode != 0 and "unshare" in result.stderr:
+        pytest.skip(f"no user and network namespace here: {result.stderr.strip()}")
+    assert time.monotonic() - start < 10
+    assert result.stdout.splitlines() == [
+        "pdu gude 10.0.0.1 outlet 2: on failed: unreachable (no route to host)",
+        "pdu gude pdu1.invalid outlet 2: on failed: the host name does not resolve",
+    ]
