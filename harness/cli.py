@@ -242,7 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (up, down):
         p.add_argument("--testbed", help="testbed file (default: devices/emulated.yaml)")
     down.add_argument("--all", action="store_true", help="remove every lab on this host")
-    down.add_argument("--force", action="store_true", help="also labs a running test session owns")
+    down.add_argument(
+        "--force", action="store_true", help="also labs a running test session owns"
+    )
     status.add_argument("--json", action="store_true")
     reload = lab.add_parser("reload", help="restart a daemon of a lab's server module")
     reload.add_argument("daemon", help="dnsmasq, ganesha, sshd, dhcp-<network>, ping-<network>")
