@@ -11,7 +11,7 @@ from __future__ import annotations
 import socket
 import threading
 from dataclasses import replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from harness import clock
 from harness.boot.run import Emit, Source
@@ -20,9 +20,12 @@ from harness.control.power import QemuPower
 from harness.lab.lab import EmulatedLab
 from harness.lab.process import wait_exit
 from harness.lab.qemu import QemuMachine
-from harness.observe.capture import Capture, node_filter
+from harness.observe.capture import node_filter
 from harness.observe.console import ConsoleReader
 from harness.observe.events import ConsoleLine, PowerEvent, SshProbe
+from harness.observe.remote import SshRunner
+from harness.observe.remotelog import LogSource, RemoteLogFollower
+from harness.observe.server import ObserveMode, start_server_sources
 from harness.observe.serverlog import LogFollower
 from harness.observe.ssh import DEFAULT_COMMANDS, probe
 from harness.testbed import Node
@@ -70,8 +73,11 @@ class EmulatedTarget:
         self.name = node.name
         self.machine = lab.machine(node)
         self.power = power_for(lab, node, self.machine)
-        self._follower: LogFollower | None = None
+        self._follower: LogFollower | RemoteLogFollower | None = None
         self._console: ConsoleReader | None = None
+        #: where capture and server log run: this host (in the lab's namespace) or the
+        #: server module, over SSH (:mod:`harness.observe.server`)
+        self.observe: ObserveMode = "local"
 
     def power_off(self) -> None:
         self.power.off()
@@ -88,19 +94,7 @@ class EmulatedTarget:
     def start_sources(self, emit: Emit, artifacts: Path) -> list[Source]:
         sources: list[Source] = []
         try:
-            bridge = self.lab.testbed.networks[self.node.network].interface
-            capture = Capture(
-                bridge,
-                emit,
-                bpf=node_filter(mac=self.node.mac, ip=str(self.node.ip)),
-                prefix=self.lab.ns.command(),
-                pcap_path=artifacts / "capture.pcap",
-            )
-            capture.start()
-            sources.append(capture)
-            self._follower = LogFollower(self.lab.dnsmasq_log, emit)  # from the current end
-            self._follower.start()
-            sources.append(self._follower)
+            sources += self._server_sources(emit, artifacts)
             self.machine.start_paused()  # its console exists, the guest has not run
             assert self.machine.console is not None and self.machine.process is not None
             if isinstance(self.power, IpmiPower):
@@ -125,6 +119,23 @@ class EmulatedTarget:
                 source.stop()
             raise
         return sources
+
+    def _server_sources(self, emit: Emit, artifacts: Path) -> list[Source]:
+        """Capture on the node's network and the dnsmasq log, as ``observe`` says."""
+        started = start_server_sources(
+            self.observe,
+            emit,
+            iface=self.lab.testbed.networks[self.node.network].interface,
+            bpf=node_filter(mac=self.node.mac, ip=str(self.node.ip)),
+            pcap_path=artifacts / "capture.pcap",
+            local_log=self.lab.dnsmasq_log,
+            local_prefix=self.lab.ns.command(),
+            runner=lab_runner(self.lab),
+            # the lab's server module runs on this host: the same path on both sides
+            remote_log=LogSource(path=PurePosixPath(self.lab.dnsmasq_log)),
+        )
+        self._follower = started.log
+        return list(started.sources)
 
     def probe_ssh(self) -> SshProbe:
         commands = dict(DEFAULT_COMMANDS)
@@ -222,19 +233,7 @@ class PiTarget(EmulatedTarget):
     def start_sources(self, emit: Emit, artifacts: Path) -> list[Source]:
         sources: list[Source] = []
         try:
-            bridge = self.lab.testbed.networks[self.node.network].interface
-            capture = Capture(
-                bridge,
-                emit,
-                bpf=node_filter(mac=self.node.mac, ip=str(self.node.ip)),
-                prefix=self.lab.ns.command(),
-                pcap_path=artifacts / "capture.pcap",
-            )
-            capture.start()
-            sources.append(capture)
-            self._follower = LogFollower(self.lab.dnsmasq_log, emit)
-            self._follower.start()
-            sources.append(self._follower)
+            sources += self._server_sources(emit, artifacts)
         except BaseException:
             for source in reversed(sources):
                 source.stop()
@@ -332,6 +331,11 @@ def _drain(sock: socket.socket) -> None:
         pass
     finally:
         sock.setblocking(True)
+
+
+def lab_runner(lab: EmulatedLab) -> SshRunner:
+    """Streaming commands on the lab's server module, over its sshd (as provisioning)."""
+    return SshRunner(lab.ssh_target(), sock_factory=lab.ns.open_socket)
 
 
 def power_for(lab: EmulatedLab, node: Node, machine: QemuMachine) -> QemuPower | IpmiPower:
