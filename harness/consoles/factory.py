@@ -34,6 +34,8 @@ def console_for(
             console.host,
             console.user,
             console.password_env,
+            port=console.port,
+            cipher_suite=console.cipher_suite,
             on_line=on_line,
             log_path=log_path,
             char_delay=console.char_delay_ms / 1000,

@@ -40,6 +40,7 @@ class SolConsole(Console):
         *,
         port: int = 623,
         interface: str = "lanplus",
+        cipher_suite: int | None = None,
         prefix: Sequence[str] = (),
         ipmitool: str = "ipmitool",
         **kwargs: Any,
@@ -50,6 +51,7 @@ class SolConsole(Console):
         self.password_env = password_env
         self.port = port
         self.interface = interface
+        self.cipher_suite = cipher_suite
         self.prefix = list(prefix)
         self.ipmitool = ipmitool
         self._child: pexpect.spawn | None = None
@@ -72,6 +74,9 @@ class SolConsole(Console):
             "-U",
             self.user,
             "-E",
+            # A BMC that cannot list its cipher suites (OpenIPMI's ipmi_sim) never gets
+            # a SOL session without one named: ipmitool retries the lookup for ever.
+            *(["-C", str(self.cipher_suite)] if self.cipher_suite is not None else []),
             "sol",
             "activate",
         ]
