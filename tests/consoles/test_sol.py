@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,9 +35,55 @@ def free_port(kind: int = socket.SOCK_DGRAM) -> int:
     return port
 
 
+class SerialPort:
+    """The node's side of the serial line, as ipmi_sim reaches it (``sol "tcp:..."``):
+    prints a numbered line every 0.1 s and keeps what is typed to it."""
+
+    def __init__(self) -> None:
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(1)
+        self.port: int = self.server.getsockname()[1]
+        self.received = b""
+        self.got_input = threading.Event()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        conn, _ = self.server.accept()
+        conn.settimeout(0.1)  # the pace of the node's output
+        n = 0
+        with conn:
+            while not self.stop.is_set():
+                try:
+                    conn.sendall(f"node line {n}\r\n".encode())
+                    n += 1
+                    data = conn.recv(1024)
+                except TimeoutError:
+                    continue
+                except OSError:
+                    return
+                self.received += data
+                if b"\r" in self.received:
+                    self.got_input.set()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.server.close()
+        self.thread.join(2)
+
+
 @pytest.fixture
-def bmc(tmp_path: Path) -> Iterator[int]:
-    """ipmi_sim with SOL on a TCP 'serial port' (nothing behind it), SOL enabled: its port."""
+def serial_port() -> Iterator[SerialPort]:
+    port = SerialPort()
+    yield port
+    port.close()
+
+
+@pytest.fixture
+def bmc(tmp_path: Path, serial_port: SerialPort) -> Iterator[int]:
+    """ipmi_sim with SOL to ``serial_port``, SOL enabled: its RMCP port."""
     port = free_port()
     conf = tmp_path / "lan.conf"
     conf.write_text(
@@ -44,7 +91,7 @@ def bmc(tmp_path: Path) -> Iterator[int]:
         f"    addr 127.0.0.1 {port}\n    priv_limit admin\n"
         + "".join(f"    allowed_auths_{k} md5\n" for k in ("callback", "user", "operator", "admin"))
         + "    guid 0123456789abcdef0123456789abcdef\n  endlan\n"
-        f'  sol "tcp:127.0.0.1:{free_port(socket.SOCK_STREAM)}" 115200\n'
+        f'  sol "tcp:127.0.0.1:{serial_port.port}" 115200\n'
         f'  user 2 true "admin" "{PASSWORD}" admin 10 md5\n'
     )
     conf.chmod(0o600)
@@ -77,16 +124,27 @@ def bmc(tmp_path: Path) -> Iterator[int]:
         proc.wait(5)
 
 
-def test_session_comes_up_and_is_left_cleanly(bmc: int) -> None:
-    for _ in range(2):  # the second activate works only if the first left the payload
-        console = SolConsole("n3", "127.0.0.1", "admin", ENV, port=bmc, cipher_suite=3)
+def test_lines_both_ways_and_the_session_is_left_cleanly(bmc: int, serial_port: SerialPort) -> None:
+    for attempt in range(2):  # the second activate works only if the first left the payload
+        console = SolConsole(
+            "n3", "127.0.0.1", "admin", ENV, port=bmc, cipher_suite=3, char_delay=0.01
+        )
         console.open_timeout = 15
         console.start()
         child = console._child
-        assert child is not None and child.isalive()
-        argv = [a.decode() if isinstance(a, bytes) else str(a) for a in child.args]
-        assert PASSWORD not in " ".join(argv)
-        console.stop()
+        try:
+            assert child is not None and child.isalive()
+            argv = [a.decode() if isinstance(a, bytes) else str(a) for a in child.args]
+            assert PASSWORD not in " ".join(argv)
+            before = clock.now()
+            line = console.expect(r"^node line \d+$", timeout=10, since=before)
+            assert line.t >= before and line.node == "n3"
+            if attempt == 0:
+                console.send("root\r")
+                assert serial_port.got_input.wait(10), serial_port.received
+                assert serial_port.received.endswith(b"root\r")
+        finally:
+            console.stop()
         assert not child.isalive()
 
 
