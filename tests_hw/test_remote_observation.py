@@ -11,6 +11,7 @@ Run: ``pytest tests_hw/test_remote_observation.py --lab-name obs1``.
 
 from __future__ import annotations
 
+import socket
 import threading
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from harness import clock
 from harness.boot.expect import expectations_for
 from harness.boot.profiles import get_profile
 from harness.boot.replay import judge, stage_sequence
@@ -36,7 +38,7 @@ from harness.plugin import report_boot
 from harness.provision.transport import SshTransport
 from harness.testbed import Node, Testbed
 
-pytestmark = [pytest.mark.lab, pytest.mark.boot]
+pytestmark = pytest.mark.lab
 
 SERVER_SIDE = (EventSource.CAPTURE, EventSource.SERVER_LOG)
 
@@ -116,6 +118,7 @@ def _server_side_evidence(record: Any) -> dict[str, list[str]]:
     }
 
 
+@pytest.mark.boot
 def test_remote_observation_judges_a_boot_as_local_capture_does(
     lab: Any,
     testbed: Testbed,
@@ -158,6 +161,7 @@ def test_remote_observation_judges_a_boot_as_local_capture_does(
     assert stage_sequence(remote) == stage_sequence(local)
     assert all(status == str(StageStatus.PASSED) for _, status in stage_sequence(remote))
     assert _server_side_evidence(remote) == _server_side_evidence(local)
+
     # Both sides saw the boot, not just nothing in common.
     # (compared from power-on: the remote observers were started first, so they also
     # saw what happened on the network just before)
@@ -203,3 +207,22 @@ def test_remote_capture_on_a_missing_interface_says_tcpdumps_words(lab: Any) -> 
     assert "\n" not in text
     assert f"remote capture on {lab.ssh_target().where} (nosuch0)" in text
     assert "nosuch0" in text and "exited with status" in text
+
+
+def test_a_lost_connection_leaves_nothing_on_the_server(lab: Any) -> None:
+    capture = RemoteCapture(lab_runner(lab), "lo", lambda e: None, start_timeout=15)
+    capture.start()
+    pid = capture.remote_pid
+    assert pid is not None
+    stream: Any = capture._stream
+    # The link dies without a goodbye (cable pulled, harness killed): sshd sees EOF.
+    stream._client.get_transport().sock.shutdown(socket.SHUT_RDWR)
+    with _server_transport(lab) as server:
+        # sshd closes the command's stdin; its watcher ends tcpdump (waited for there)
+        gone = server.run(f"timeout 10 sh -c 'while kill -0 {pid}; do sleep 0.1; done' 2>&1")
+        assert gone.ok, f"tcpdump {pid} still runs on the server after the connection was lost"
+    started = clock.now()
+    with pytest.raises(RemoteError) as err:
+        capture.stop()
+    assert clock.now() - started < 5
+    assert "the capture ended during the boot: the SSH connection was lost" in str(err.value)

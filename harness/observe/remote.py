@@ -138,9 +138,14 @@ class _ChannelStream:
             self._channel.shutdown_write()
 
     def wait(self, timeout: float) -> int | None:
-        if not self._channel.status_event.wait(timeout):
-            return None
-        return self._channel.recv_exit_status()
+        deadline = clock.Deadline(timeout)
+        transport = self._client.get_transport()
+        while not self._channel.status_event.wait(min(0.2, deadline.remaining())):
+            # A dead connection will never bring the status: do not wait it out.
+            if deadline.expired() or transport is None or not transport.is_active():
+                return None
+        status = self._channel.recv_exit_status()
+        return None if status == -1 else status  # -1: closed without a status (link lost)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

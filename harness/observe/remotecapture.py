@@ -114,7 +114,7 @@ class RemoteCapture(StartStop):
         return "\n".join(self._stderr)
 
     def _said(self) -> str:
-        lines = [line.strip() for line in self._stderr if line.strip()]
+        lines = [s.strip() for s in self._stderr if s.strip() and "listening on" not in s]
         return " / ".join(lines[-3:]) or "no output"
 
     def start(self) -> None:
@@ -165,6 +165,7 @@ class RemoteCapture(StartStop):
         if stream is None:
             return
         deadline = clock.Deadline(self.stop_timeout)
+        ended_early = self._reader is not None and not self._reader.is_alive()
         stream.close_stdin()
         reader = self._reader
         if reader is not None:
@@ -179,7 +180,16 @@ class RemoteCapture(StartStop):
             for event in self.decoder.flush(clock.now(), idle=0.0):
                 self._emit(event)
         self._close_tee()
-        if status not in (0, None) and self._error is None:
+        if ended_early and self._error is None:
+            # Gone before we asked: tcpdump died or the SSH connection was lost, and the
+            # boot's events after that point are missing.
+            why = (
+                f"tcpdump exited with status {status}"
+                if status is not None
+                else ("the SSH connection was lost")
+            )
+            self._error = RemoteError(f"the capture ended during the boot: {why}: {self._said()}")
+        elif status not in (0, None) and self._error is None:
             self._error = RemoteError(f"tcpdump exited with status {status}: {self._said()}")
         if reader is not None and reader.is_alive():
             raise RemoteError(

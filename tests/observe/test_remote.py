@@ -230,3 +230,18 @@ def test_ssh_silent_server_times_out_within_the_deadline(tmp_path: Path) -> None
     text = str(err.value)
     assert "\n" not in text and secret not in text
     assert text.startswith("remote log (/var/log/x)") and f"127.0.0.1:{port}" in text
+
+
+def test_tcpdump_dying_during_the_capture_is_reported_at_stop(tmp_path: Path) -> None:
+    script = Path(fake_tcpdump(tmp_path, DATA / "dhcp_pi3.pcap"))
+    # the fake ends with exit 1 after its data, as tcpdump does when its interface goes
+    script.write_text(script.read_text().replace("while True:\n    time.sleep(60)", "sys.exit(1)"))
+    inbox: queue.Queue[Event] = queue.Queue()
+    capture = RemoteCapture(LocalRunner(), "br0", inbox.put, tcpdump=str(script))
+    capture.start()
+    inbox.get(timeout=10)
+    assert capture._reader is not None
+    capture._reader.join(10)  # the stream ended on its own
+    with pytest.raises(RemoteError) as err:
+        capture.stop()
+    assert "the capture ended during the boot: tcpdump exited with status 1" in str(err.value)
