@@ -13,15 +13,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Literal, Protocol
 
+from harness.errors import HarnessError
 from harness.observe.capture import Capture
 from harness.observe.events import Event
-from harness.observe.remote import Runner
+from harness.observe.remote import Runner, SshRunner
 from harness.observe.remotecapture import RemoteCapture
-from harness.observe.remotelog import LogSource, RemoteLogFollower
+from harness.observe.remotelog import LogSource, RemoteLogFollower, log_source_from_conf
 from harness.observe.serverlog import LogFollower
+from harness.provision.transport import SshTarget
+from harness.testbed import Testbed
 
 ObserveMode = Literal["local", "ssh"]
 OBSERVE_MODES: tuple[ObserveMode, ...] = ("local", "ssh")
@@ -73,3 +76,41 @@ def start_server_sources(
         capture.stop()
         raise
     return ServerSources(capture, log)
+
+
+class ConfReader(Protocol):
+    """Reads a file on the server (:class:`~harness.provision.transport.Transport`)."""
+
+    def read(self, path: PurePosixPath | str) -> bytes | None: ...
+
+    def listdir(self, path: PurePosixPath | str) -> list[str]: ...
+
+
+def server_log_source(
+    server: ConfReader,
+    conf: str = "/etc/dnsmasq.conf",
+    conf_dir: str | None = "/etc/dnsmasq.d",
+) -> LogSource:
+    """Where the server's dnsmasq logs: the last ``log-facility`` of its configuration
+    (``conf``, then the files of ``conf_dir`` in the order dnsmasq reads them), a file or
+    else journald."""
+    texts = [(server.read(conf) or b"").decode("utf-8", "replace")]
+    if conf_dir is not None:
+        for name in server.listdir(conf_dir):
+            # dnsmasq skips editor and package-manager leftovers in a conf-dir
+            if name.startswith(".") or name.endswith(("~", ".dpkg-dist", ".dpkg-old", ".bak")):
+                continue
+            texts.append((server.read(f"{conf_dir}/{name}") or b"").decode("utf-8", "replace"))
+    return log_source_from_conf("\n".join(texts))
+
+
+def hardware_runner(testbed: Testbed) -> SshRunner:
+    """Streaming commands on a real server module, logged in as ``server.ssh`` says."""
+    server = testbed.server
+    if server.ssh is None:
+        raise HarnessError(
+            f"{testbed.path}: server.observe is ssh but server.ssh is not set; fix: add "
+            "server.ssh (user, key_file or password_env), or set server.observe: local"
+        )
+    first = next(iter(testbed.networks))
+    return SshRunner(SshTarget.from_access(server.ssh, str(testbed.server_address(first))))
