@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
 from harness import clock
 from harness.boot.run import Emit, Source
+from harness.consoles.sol import SolConsole
 from harness.control.ipmi import Bmc, IpmiPower, IpmiTool
 from harness.control.power import QemuPower
+from harness.errors import LabError
 from harness.lab.lab import EmulatedLab
 from harness.lab.process import wait_exit
 from harness.lab.qemu import QemuMachine
@@ -29,6 +32,7 @@ from harness.observe.server import ObserveMode, start_server_sources
 from harness.observe.serverlog import LogFollower
 from harness.observe.ssh import DEFAULT_COMMANDS, probe
 from harness.testbed import Node
+from harness.testbed.console import SolConsole as SolConsoleSpec
 from harness.testbed.power import IpmiPower as IpmiPowerSpec
 
 
@@ -96,20 +100,24 @@ class EmulatedTarget:
         try:
             sources += self._server_sources(emit, artifacts)
             self.machine.start_paused()  # its console exists, the guest has not run
-            assert self.machine.console is not None and self.machine.process is not None
-            if isinstance(self.power, IpmiPower):
-                # QEMU stays plugged in between boots: what it printed before the BMC
-                # switched it off belongs to the previous boot, not this one.
-                _drain(self.machine.console)
-            self._console = ConsoleReader(
-                self.node.name,
-                self.machine.console,
-                emit,
-                log_path=artifacts / "console.log",
-                raw_path=artifacts / "console.raw",
-            )
-            self._console.start()
-            sources.append(self._console)
+            assert self.machine.process is not None
+            if isinstance(self.node.console, SolConsoleSpec):
+                sources.append(self._sol_console(self.node.console, emit, artifacts))
+            else:
+                assert self.machine.console is not None
+                if isinstance(self.power, IpmiPower):
+                    # QEMU stays plugged in between boots: what it printed before the BMC
+                    # switched it off belongs to the previous boot, not this one.
+                    _drain(self.machine.console)
+                self._console = ConsoleReader(
+                    self.node.name,
+                    self.machine.console,
+                    emit,
+                    log_path=artifacts / "console.log",
+                    raw_path=artifacts / "console.raw",
+                )
+                self._console.start()
+                sources.append(self._console)
             process = self.machine.process
             sources.append(
                 ExitWatcher(self.node.name, process.pid, emit, lambda: process.returncode)
@@ -119,6 +127,27 @@ class EmulatedTarget:
                 source.stop()
             raise
         return sources
+
+    def _sol_console(self, spec: SolConsoleSpec, emit: Emit, artifacts: Path) -> SolConsole:
+        """The node's console through its emulated BMC's serial-over-LAN, read with the
+        real ipmitool as on hardware; the BMC's link to QEMU's serial port is up first."""
+        assert isinstance(self.power, IpmiPower)
+        self.power.tool.run("sol", "set", "enabled", "true")  # a new BMC has SOL off
+        wait_serial_connected(self.machine, SOL_CONNECT_TIMEOUT)
+        console = SolConsole(
+            self.node.name,
+            spec.host,
+            spec.user,
+            spec.password_env,
+            port=spec.port,
+            cipher_suite=spec.cipher_suite,
+            prefix=self.lab.ns.command(),
+            on_line=emit,
+            log_path=artifacts / "console.log",
+            char_delay=spec.char_delay_ms / 1000,
+        )
+        console.start()
+        return console
 
     def _server_sources(self, emit: Emit, artifacts: Path) -> list[Source]:
         """Capture on the node's network and the dnsmasq log, as ``observe`` says."""
@@ -331,6 +360,30 @@ def _drain(sock: socket.socket) -> None:
         pass
     finally:
         sock.setblocking(True)
+
+
+#: ipmi_sim retries a serial line it could not reach every 10 s.
+SOL_CONNECT_TIMEOUT = 20.0
+
+
+def wait_serial_connected(machine: QemuMachine, timeout: float) -> None:
+    """Wait until the BMC has connected to QEMU's serial port (``query-chardev`` no longer
+    says ``disconnected``).  QEMU sends no event for it, so it is asked every 0.2 s."""
+    assert machine.qmp is not None
+    deadline = clock.Deadline(timeout)
+    filename = ""
+    while True:
+        for dev in machine.qmp.execute("query-chardev"):
+            if dev.get("label") == "con0":
+                filename = str(dev.get("filename", ""))
+        if filename and not filename.startswith("disconnected"):
+            return
+        if deadline.expired():
+            raise LabError(
+                f"{machine.name}: the emulated BMC did not connect to the serial port "
+                f"within {timeout:g} s ({filename or 'no chardev con0'}); see its log"
+            )
+        time.sleep(0.2)  # polling QMP: the connection raises no event
 
 
 def lab_runner(lab: EmulatedLab) -> SshRunner:
