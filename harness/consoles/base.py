@@ -142,6 +142,10 @@ class Console(StartStop):
         except Exception as exc:  # kept for expect(); a console must not kill the run
             self.error = exc
         finally:
+            if self._sink is not None:
+                # EOF for the line reader: it hands over the last partial line and ends
+                with contextlib.suppress(OSError):
+                    self._sink.shutdown(socket.SHUT_WR)
             with self._changed:
                 self._closed = True
                 self._changed.notify_all()
