@@ -208,13 +208,8 @@ def test_a_second_session_on_a_lab_in_use_is_refused_and_leaves_it_alone(
     lab = "nbhshared"
     first = start_inner(inner, lab, "--node", "node02")
     try:
-        wait_for_line(
-            inner / "out.txt",
-            "node02: dhcp passed",
-            timeout=180,
-            pid=first.pid,
-            what="the first session",
-        )
+        wait_for_line(inner / "out.txt", "node02: dhcp passed", timeout=180, pid=first.pid,
+                      what="the first session")
         other = tmp_path_factory.mktemp("other")
         (other / "devices").mkdir()
         shutil.copy(inner / "devices" / "emulated.yaml", other / "devices")

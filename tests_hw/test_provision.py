@@ -30,9 +30,7 @@ pytestmark = [pytest.mark.provision, pytest.mark.lab]
 @pytest.fixture(scope="module")
 def empty_lab(testbed: Testbed) -> Iterator[EmulatedLab]:
     if not testbed.is_emulated:
-        pytest.skip(
-            f"{testbed.name} is hardware: provisioning from empty runs on an emulated server module"
-        )
+        pytest.skip(f"{testbed.name} is hardware: provisioning from empty runs on an emulated server module")
     lab = EmulatedLab(testbed, f"p-{default_lab_name(testbed)}"[:20], provision=False)
     lab.up()
     try:
@@ -67,9 +65,7 @@ def running(lab: EmulatedLab) -> set[str]:
 SERVER_CONFIG = ("/etc/dnsmasq.conf", "/etc/dnsmasq.d/mac_table", "/etc/exports")
 
 
-def test_the_server_module_starts_unconfigured(
-    empty_lab: EmulatedLab, access: ServerAccess
-) -> None:
+def test_the_server_module_starts_unconfigured(empty_lab: EmulatedLab, access: ServerAccess) -> None:
     assert not running(empty_lab) & {"dnsmasq", "ganesha"}
     config = [access.paths(p) for p in SERVER_CONFIG]
     assert all(v is None for v in hashes(access, config).values())
