@@ -67,6 +67,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--node", action="append", default=[], help="only these nodes (repeatable)")
     group.addoption(
+        "--observe",
+        choices=("local", "ssh"),
+        help="take packet capture and the dnsmasq log on this host (local) or on the server "
+        "module over SSH (ssh); default: the testbed's server.observe",
+    )
+    group.addoption(
         "--boot-history",
         metavar="FILE",
         help="boot-time history the run's stage timings are added to "
@@ -235,6 +241,7 @@ def boot_node(
         if lab is None:
             lab = request.getfixturevalue("lab")
         target = target_for(lab, node)
+        target.observe = pytestconfig.getoption("--observe") or lab.testbed.server.observe
         targets.append(target)
         profile = get_profile(node.profile)
         artifacts = run_dir / _safe(request.node.nodeid)

@@ -39,6 +39,8 @@ ASF_PONG_TYPE = 0x40
 
 # IPMI user names are 16 bytes; passwords 20 (IPMI 2.0) or 16 (IPMI 1.5).
 MAX_USER = 16
+#: TCP port (on the lab namespace's loopback) of node number i's serial line, for SOL.
+SOL_SERIAL_BASE = 7100
 MAX_PASSWORD = {"lanplus": 20, "lan": 16}
 
 
@@ -146,6 +148,10 @@ class EmulatedBmc(Daemon):
             f'  chassis_control "{control}"',
             f"  user 2 true {user} {secret} admin 10 {auths}",
         ]
+        if self.node.console.kind == "sol":
+            # serial-over-LAN to the node's serial port, which QEMU serves on TCP
+            port = sol_serial_port(self.testbed, self.node)
+            lines.append(f'  sol "tcp:127.0.0.1:{port}" 115200')
         return "\n".join(lines) + "\n"
 
     @staticmethod
@@ -250,3 +256,8 @@ def bmc_daemons(layout: LabLayout, testbed: Testbed) -> list[EmulatedBmc]:
                 "fix: give each node its own port (6230, 6231, ...)"
             )
     return bmcs
+
+
+def sol_serial_port(testbed: Testbed, node: Node) -> int:
+    """Where an emulated node's serial line waits for its BMC (``console: {kind: sol}``)."""
+    return SOL_SERIAL_BASE + testbed.nodes.index(node)

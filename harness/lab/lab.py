@@ -24,6 +24,7 @@ import filelock
 
 from harness.errors import LabError
 from harness.lab.accel import choose_accel
+from harness.lab.bmc import sol_serial_port
 from harness.lab.host import require_root, require_tools
 from harness.lab.layout import LabLayout, run_base
 from harness.lab.netns import NetworkNamespace
@@ -379,6 +380,8 @@ class EmulatedLab:
                     )
             if node.power.kind == "ipmi":
                 config = replace(config, bmc_monitor=True)  # its emulated BMC switches it
+                if node.console.kind == "sol":  # and its BMC reads the serial port
+                    config = replace(config, console_port=sol_serial_port(self.testbed, node))
             self._machines[node.name] = QemuMachine(
                 node.name,
                 config,

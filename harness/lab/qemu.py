@@ -45,6 +45,9 @@ class QemuConfig:
     disk: Path | None = None  # a raw disk image (the SD card)
     # a second QMP monitor for the node's emulated BMC (power through IPMI)
     bmc_monitor: bool = False
+    # the serial port as a TCP server on the namespace's loopback, for the node's emulated
+    # BMC to connect to (serial-over-LAN) instead of the harness reading it directly
+    console_port: int | None = None
     extra: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -52,7 +55,7 @@ class QemuConfig:
         return "aarch64" if self.binary.endswith("aarch64") else "x86_64"
 
     def argv(
-        self, name: str, console_fd: int, qmp_fd: int, bmc_qmp_fd: int | None = None
+        self, name: str, console_fd: int | None, qmp_fd: int, bmc_qmp_fd: int | None = None
     ) -> list[str]:
         accel = self.accel
         if self.machine.startswith("raspi"):
@@ -63,7 +66,12 @@ class QemuConfig:
             ("-accel", accel),
             ("-m", str(self.memory_mb)),
             ("-smp", str(self.cpus)),
-            ("-chardev", f"socket,id=con0,fd={console_fd},server=on,wait=off"),
+            (
+                "-chardev",
+                f"socket,id=con0,fd={console_fd},server=on,wait=off"
+                if self.console_port is None
+                else f"socket,id=con0,host=127.0.0.1,port={self.console_port},server=on,wait=off",
+            ),
             ("-serial", "chardev:con0"),
             ("-chardev", f"socket,id=qmp0,fd={qmp_fd},server=on,wait=off"),
             ("-mon", "chardev=qmp0,mode=control"),
@@ -175,13 +183,21 @@ class QemuMachine:
         if self.running:
             return
         self._close_sockets()
-        listeners = [self._listen("console"), self._listen("qmp")]
-        if self.config.bmc_monitor:
-            # The BMC's own monitor: its power shim connects whenever ipmi_sim asks.
-            listeners.append(self._listen("bmcqmp"))
-        fds = [s.fileno() for s in listeners]
+        direct = self.config.console_port is None  # else the BMC reads it (SOL)
+        console = self._listen("console") if direct else None
+        qmp = self._listen("qmp")
+        # The BMC's own monitor: its power shim connects whenever ipmi_sim asks.
+        bmcqmp = self._listen("bmcqmp") if self.config.bmc_monitor else None
+        listeners = [s for s in (console, qmp, bmcqmp) if s is not None]
         try:
-            argv = self.ns.command(*self.config.argv(self.name, *fds))
+            argv = self.ns.command(
+                *self.config.argv(
+                    self.name,
+                    None if console is None else console.fileno(),
+                    qmp.fileno(),
+                    None if bmcqmp is None else bmcqmp.fileno(),
+                )
+            )
             self.process = Spawned(
                 f"qemu-{self.name}",
                 argv,
@@ -191,7 +207,8 @@ class QemuMachine:
             if self.process.record and self.on_start:
                 self.on_start(self.process.record)
             # Connect while QEMU may still be starting: the listen backlog holds us.
-            self.console = self._connect("console")
+            if direct:
+                self.console = self._connect("console")
             qmp_sock = self._connect("qmp")
         finally:
             for s in listeners:

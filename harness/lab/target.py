@@ -10,22 +10,29 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from dataclasses import replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from harness import clock
 from harness.boot.run import Emit, Source
+from harness.consoles.sol import SolConsole
 from harness.control.ipmi import Bmc, IpmiPower, IpmiTool
 from harness.control.power import QemuPower
+from harness.errors import LabError
 from harness.lab.lab import EmulatedLab
 from harness.lab.process import wait_exit
 from harness.lab.qemu import QemuMachine
-from harness.observe.capture import Capture, node_filter
+from harness.observe.capture import node_filter
 from harness.observe.console import ConsoleReader
 from harness.observe.events import ConsoleLine, PowerEvent, SshProbe
+from harness.observe.remote import SshRunner
+from harness.observe.remotelog import LogSource, RemoteLogFollower
+from harness.observe.server import ObserveMode, start_server_sources
 from harness.observe.serverlog import LogFollower
 from harness.observe.ssh import DEFAULT_COMMANDS, probe
 from harness.testbed import Node
+from harness.testbed.console import SolConsole as SolConsoleSpec
 from harness.testbed.power import IpmiPower as IpmiPowerSpec
 
 
@@ -70,8 +77,11 @@ class EmulatedTarget:
         self.name = node.name
         self.machine = lab.machine(node)
         self.power = power_for(lab, node, self.machine)
-        self._follower: LogFollower | None = None
+        self._follower: LogFollower | RemoteLogFollower | None = None
         self._console: ConsoleReader | None = None
+        #: where capture and server log run: this host (in the lab's namespace) or the
+        #: server module, over SSH (:mod:`harness.observe.server`)
+        self.observe: ObserveMode = "local"
 
     def power_off(self) -> None:
         self.power.off()
@@ -88,34 +98,26 @@ class EmulatedTarget:
     def start_sources(self, emit: Emit, artifacts: Path) -> list[Source]:
         sources: list[Source] = []
         try:
-            bridge = self.lab.testbed.networks[self.node.network].interface
-            capture = Capture(
-                bridge,
-                emit,
-                bpf=node_filter(mac=self.node.mac, ip=str(self.node.ip)),
-                prefix=self.lab.ns.command(),
-                pcap_path=artifacts / "capture.pcap",
-            )
-            capture.start()
-            sources.append(capture)
-            self._follower = LogFollower(self.lab.dnsmasq_log, emit)  # from the current end
-            self._follower.start()
-            sources.append(self._follower)
+            sources += self._server_sources(emit, artifacts)
             self.machine.start_paused()  # its console exists, the guest has not run
-            assert self.machine.console is not None and self.machine.process is not None
-            if isinstance(self.power, IpmiPower):
-                # QEMU stays plugged in between boots: what it printed before the BMC
-                # switched it off belongs to the previous boot, not this one.
-                _drain(self.machine.console)
-            self._console = ConsoleReader(
-                self.node.name,
-                self.machine.console,
-                emit,
-                log_path=artifacts / "console.log",
-                raw_path=artifacts / "console.raw",
-            )
-            self._console.start()
-            sources.append(self._console)
+            assert self.machine.process is not None
+            if isinstance(self.node.console, SolConsoleSpec):
+                sources.append(self._sol_console(self.node.console, emit, artifacts))
+            else:
+                assert self.machine.console is not None
+                if isinstance(self.power, IpmiPower):
+                    # QEMU stays plugged in between boots: what it printed before the BMC
+                    # switched it off belongs to the previous boot, not this one.
+                    _drain(self.machine.console)
+                self._console = ConsoleReader(
+                    self.node.name,
+                    self.machine.console,
+                    emit,
+                    log_path=artifacts / "console.log",
+                    raw_path=artifacts / "console.raw",
+                )
+                self._console.start()
+                sources.append(self._console)
             process = self.machine.process
             sources.append(
                 ExitWatcher(self.node.name, process.pid, emit, lambda: process.returncode)
@@ -125,6 +127,44 @@ class EmulatedTarget:
                 source.stop()
             raise
         return sources
+
+    def _sol_console(self, spec: SolConsoleSpec, emit: Emit, artifacts: Path) -> SolConsole:
+        """The node's console through its emulated BMC's serial-over-LAN, read with the
+        real ipmitool as on hardware; the BMC's link to QEMU's serial port is up first."""
+        assert isinstance(self.power, IpmiPower)
+        self.power.tool.run("sol", "set", "enabled", "true")  # a new BMC has SOL off
+        wait_serial_connected(self.machine, SOL_CONNECT_TIMEOUT)
+        console = SolConsole(
+            self.node.name,
+            spec.host,
+            spec.user,
+            spec.password_env,
+            port=spec.port,
+            cipher_suite=spec.cipher_suite,
+            prefix=self.lab.ns.command(),
+            on_line=emit,
+            log_path=artifacts / "console.log",
+            char_delay=spec.char_delay_ms / 1000,
+        )
+        console.start()
+        return console
+
+    def _server_sources(self, emit: Emit, artifacts: Path) -> list[Source]:
+        """Capture on the node's network and the dnsmasq log, as ``observe`` says."""
+        started = start_server_sources(
+            self.observe,
+            emit,
+            iface=self.lab.testbed.networks[self.node.network].interface,
+            bpf=node_filter(mac=self.node.mac, ip=str(self.node.ip)),
+            pcap_path=artifacts / "capture.pcap",
+            local_log=self.lab.dnsmasq_log,
+            local_prefix=self.lab.ns.command(),
+            runner=lab_runner(self.lab),
+            # the lab's server module runs on this host: the same path on both sides
+            remote_log=LogSource(path=PurePosixPath(self.lab.dnsmasq_log)),
+        )
+        self._follower = started.log
+        return list(started.sources)
 
     def probe_ssh(self) -> SshProbe:
         commands = dict(DEFAULT_COMMANDS)
@@ -222,19 +262,7 @@ class PiTarget(EmulatedTarget):
     def start_sources(self, emit: Emit, artifacts: Path) -> list[Source]:
         sources: list[Source] = []
         try:
-            bridge = self.lab.testbed.networks[self.node.network].interface
-            capture = Capture(
-                bridge,
-                emit,
-                bpf=node_filter(mac=self.node.mac, ip=str(self.node.ip)),
-                prefix=self.lab.ns.command(),
-                pcap_path=artifacts / "capture.pcap",
-            )
-            capture.start()
-            sources.append(capture)
-            self._follower = LogFollower(self.lab.dnsmasq_log, emit)
-            self._follower.start()
-            sources.append(self._follower)
+            sources += self._server_sources(emit, artifacts)
         except BaseException:
             for source in reversed(sources):
                 source.stop()
@@ -332,6 +360,35 @@ def _drain(sock: socket.socket) -> None:
         pass
     finally:
         sock.setblocking(True)
+
+
+#: ipmi_sim retries a serial line it could not reach every 10 s.
+SOL_CONNECT_TIMEOUT = 20.0
+
+
+def wait_serial_connected(machine: QemuMachine, timeout: float) -> None:
+    """Wait until the BMC has connected to QEMU's serial port (``query-chardev`` no longer
+    says ``disconnected``).  QEMU sends no event for it, so it is asked every 0.2 s."""
+    assert machine.qmp is not None
+    deadline = clock.Deadline(timeout)
+    filename = ""
+    while True:
+        for dev in machine.qmp.execute("query-chardev"):
+            if dev.get("label") == "con0":
+                filename = str(dev.get("filename", ""))
+        if filename and not filename.startswith("disconnected"):
+            return
+        if deadline.expired():
+            raise LabError(
+                f"{machine.name}: the emulated BMC did not connect to the serial port "
+                f"within {timeout:g} s ({filename or 'no chardev con0'}); see its log"
+            )
+        time.sleep(0.2)  # polling QMP: the connection raises no event
+
+
+def lab_runner(lab: EmulatedLab) -> SshRunner:
+    """Streaming commands on the lab's server module, over its sshd (as provisioning)."""
+    return SshRunner(lab.ssh_target(), sock_factory=lab.ns.open_socket)
 
 
 def power_for(lab: EmulatedLab, node: Node, machine: QemuMachine) -> QemuPower | IpmiPower:

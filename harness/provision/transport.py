@@ -434,6 +434,11 @@ class SshTransport:
         """Log in now (otherwise the first operation does)."""
         self._session()
 
+    def login(self) -> paramiko.SSHClient:
+        """A new login of its own, for the caller to use and close (remote observation
+        streams a command's output over it); the same checks and one-line errors."""
+        return self._login()
+
     def close(self) -> None:
         self._drop()
 

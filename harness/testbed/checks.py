@@ -14,7 +14,8 @@ from difflib import get_close_matches
 from ipaddress import IPv4Address, IPv4Network
 from typing import TYPE_CHECKING
 
-from harness.testbed.power import PowerallPower
+from harness.testbed.console import SolConsole
+from harness.testbed.power import IpmiPower, PowerallPower
 from harness.testbed.problems import OTHER, Problem, one_of, show
 
 if TYPE_CHECKING:
@@ -188,6 +189,8 @@ def _node_problems(testbed: Testbed) -> Iterator[Problem]:
                         "add 'lab: {kind: emulated}' if this is an emulated testbed, or "
                         f"use a hardware {part} kind",
                     )
+        if testbed.is_emulated and isinstance(node.console, SolConsole):
+            yield from _emulated_sol_problems(node, node.console, (*at, "console"))
         if node.serial and node.profile in PI_ROM_PROFILES:
             low = node.mac.replace(":", "")[-6:]
             if node.serial[-6:] != low:
@@ -304,3 +307,24 @@ def _undefined_network(testbed: Testbed, name: str, at: tuple[str | int, ...]) -
         f"network {show(name)} is not defined under networks:",
         f"{hint}use one of: {one_of(names)}, or define {show(name)} under networks:",
     )
+
+
+def _emulated_sol_problems(
+    node: Node, console: SolConsole, at: tuple[str | int, ...]
+) -> Iterator[Problem]:
+    """An emulated node's SOL is served by its emulated BMC: same host and port."""
+    power = node.power
+    if not isinstance(power, IpmiPower):
+        yield Problem(
+            (*at, "kind"),
+            "an emulated node's sol console is served by its emulated BMC, "
+            f"but its power is {show(power.kind)}",
+            "use power: {kind: ipmi, ...} for this node, or console: {kind: qemu}",
+        )
+    elif (console.host, console.port) != (power.host, power.port):
+        yield Problem(
+            (*at, "host"),
+            f"the sol console goes to {console.host}:{console.port}, "
+            f"but the node's emulated BMC is {power.host}:{power.port}",
+            "give console the host and port of power",
+        )

@@ -50,12 +50,16 @@ class SolConsole(TestbedModel):
 
     kind: Literal["sol"] = "sol"
     host: NonEmpty = Field(description="the BMC's host name or address")
+    port: Port = Field(623, description="the BMC's RMCP port")
     user: NonEmpty = Field(description="the BMC user")
     password_env: EnvVarName = Field(
         description="name of the environment variable holding the BMC password"
     )
     # Some BMCs drop characters typed faster than they forward them (seed 002).
     char_delay_ms: int = Field(0, ge=0, description="pause after each character sent")
+    cipher_suite: int | None = Field(
+        None, ge=0, le=17, description="ipmitool -C: the RMCP+ cipher suite (e.g. 3 or 17)"
+    )
 
 
 class NoConsole(TestbedModel):

@@ -119,6 +119,11 @@ class BootServer(TestbedModel):
     )
     exports: tuple[NfsExport, ...] = Field((), description="the server's NFS exports")
     ssh: SshAccess | None = Field(None, description="how the harness reaches the server")
+    observe: Literal["local", "ssh"] = Field(
+        "local",
+        description="where packet capture and the dnsmasq log are taken: on the harness "
+        "host (local) or on the server, streamed over SSH (ssh)",
+    )
 
 
 class Network(TestbedModel):

@@ -208,7 +208,7 @@ def test_power_without_a_kind(problems: Problems) -> None:
             "  root: /pxe/root\n",
             "  root: /pxe/root\n  colour: blue\n",
             "tb:9: server.colour: unknown key 'colour'; fix: remove it, or use one of the keys "
-            "allowed here: addresses, content, exports, hostname, name, root, ssh, tftp_root",
+            "allowed here: addresses, content, exports, hostname, name, observe, root, ssh, tftp_root",
         ),
     ],
 )
@@ -565,3 +565,19 @@ def test_proxy_dhcp_on_two_interfaces_loads(load_text: LoadText) -> None:
     assert tb.network_of(tb.node("vmepla")).interface == "eno2"
     assert tb.server_address(tb.node("vmepla").network) == IPv4Address("172.16.210.62")
     assert tb.node("vmegr").mac == "00:20:38:03:37:6c"
+
+
+SOL = "    console: {kind: sol, host: 127.0.0.1, port: 6232, user: admin, password_env: BMC_PW}\n"
+
+
+def test_an_emulated_sol_console_needs_the_nodes_bmc(problems: Problems) -> None:
+    lines = problems(BASE + SOL)
+    assert len(lines) == 1 and lines[0].startswith("tb:19: nodes[0].console.kind: ")
+    assert "sol console is served by its emulated BMC, but its power is 'qemu'" in lines[0]
+
+
+def test_an_emulated_sol_console_goes_to_the_nodes_bmc(problems: Problems) -> None:
+    ipmi = "{kind: ipmi, host: 127.0.0.1, port: 6233, user: admin, password_env: BMC_PW}"
+    lines = problems(BASE.replace("{kind: qemu}", ipmi) + SOL)
+    assert len(lines) == 1 and lines[0].startswith("tb:19: nodes[0].console.host: ")
+    assert "goes to 127.0.0.1:6232, but the node's emulated BMC is 127.0.0.1:6233" in lines[0]
