@@ -119,6 +119,11 @@ class BootServer(TestbedModel):
     )
     exports: tuple[NfsExport, ...] = Field((), description="the server's NFS exports")
     ssh: SshAccess | None = Field(None, description="how the harness reaches the server")
+    power: PowerSpec | None = Field(
+        None,
+        description="the socket the server module (and with it the cluster) hangs on, "
+        "like the guide's Homematic socket",
+    )
 
 
 class Network(TestbedModel):
