@@ -53,7 +53,15 @@ class QemuPower:
 
     def _error(self, doing: str, exc: Exception) -> PowerError:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        return PowerError(f"qemu power of {self.node} on this host: cannot {doing}: {first}")
+        if any(w in first for w in ("Broken pipe", "closed its monitor", "lost", "not running")):
+            cause = "QEMU's monitor is gone (QEMU exited or crashed)"
+        elif "in time" in first:
+            cause = f"QEMU's monitor did not answer within {self.timeout:g} s (QEMU hangs)"
+        else:
+            cause = "QEMU would not start or answer"
+        return PowerError(
+            f"qemu power of {self.node} on this host: cannot {doing}: {cause}: {first}"
+        )
 
     def prepare(self) -> None:
         """Start QEMU paused (the node is 'plugged in' but not on), so its console can be
