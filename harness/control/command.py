@@ -130,8 +130,18 @@ class CommandPowerBackend:
         command = self.commands[action]
         if command is None:
             raise PowerError(f"command power of {self.node}: no `{action}` command in the testbed")
-        host = command_host(command)
-        where = f"command power of {self.node} via {host}"
+        where = f"command power of {self.node} via {command_host(command)}"
+        rc, text = self._execute(command, where)
+        # status: 0 is on, any other answer off - but not "could not run" (126, 127)
+        # nor ssh's own failure (255)
+        failed = rc in (126, 127, 255) if action == "status" else rc != 0
+        if failed:
+            raise PowerError(f"{where}: `{command}` failed with status {rc}: {explain(text)}")
+        return rc
+
+    def _execute(self, command: str, where: str) -> tuple[int, str]:
+        """Exit status and output (secrets masked) of ``command``.  The raw output
+        never outlives this frame: no traceback of a failure can show it."""
         try:
             proc = subprocess.Popen(
                 ["/bin/sh", "-c", command],
@@ -143,28 +153,22 @@ class CommandPowerBackend:
             )
         except OSError as exc:
             raise PowerError(f"{where}: cannot run /bin/sh: {exc.strerror}") from None
+        timed_out = False
         try:
-            out, _ = proc.communicate(timeout=self.timeout)
+            raw = proc.communicate(timeout=self.timeout)[0]
         except subprocess.TimeoutExpired:
+            timed_out, raw = True, b""
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.communicate(timeout=5)
+        text = self._mask(raw.decode("utf-8", "replace"), command)
+        del raw
+        if timed_out:
             raise PowerError(
                 f"{where}: `{command}` did not finish within {self.timeout:g} s (killed)"
-            ) from None
-        text = self._mask(out.decode("utf-8", "replace"), command)
-        if action != "status" and proc.returncode != 0:
-            raise PowerError(
-                f"{where}: `{command}` failed with status {proc.returncode}: {explain(text)}"
             )
-        # status: 0 is on, any other answer off - but not "could not run" (126, 127)
-        # nor ssh's own failure (255)
-        if action == "status" and proc.returncode in (126, 127, 255):
-            raise PowerError(
-                f"{where}: `{command}` failed with status {proc.returncode}: {explain(text)}"
-            )
-        return proc.returncode
+        return proc.returncode, text
 
     def _switch(self, action: str) -> None:
         t = clock.now()

@@ -138,16 +138,13 @@ class HomematicPower:
 
     @classmethod
     def of(cls, name: str, spec: HomematicSpec, **options: Any) -> HomematicPower:
-        return cls(
-            name,
-            spec.url,
-            spec.address,
-            user_env=spec.user_env,
-            password_env=spec.password_env,
-            whole_cluster=spec.whole_cluster,
-            timeout=spec.timeout,
-            **options,
-        )
+        settings: dict[str, Any] = {
+            "user_env": spec.user_env,
+            "password_env": spec.password_env,
+            "whole_cluster": spec.whole_cluster,
+            "timeout": spec.timeout,
+        }
+        return cls(name, spec.url, spec.address, **{**settings, **options})
 
     @property
     def where(self) -> str:
