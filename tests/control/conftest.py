@@ -116,6 +116,11 @@ class FakeSshd:
             channel.send_exit_status(rc)
             channel.close()
 
+    def known_hosts_line(self) -> str:
+        """This server's line for an OpenSSH known_hosts file."""
+        key = host_key()
+        return f"[127.0.0.1]:{self.port} {key.get_name()} {key.get_base64()}\n"
+
     def close(self) -> None:
         self._stop.set()
         self.listener.close()

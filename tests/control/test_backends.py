@@ -68,3 +68,19 @@ def test_qemu_power_is_the_labs() -> None:
     tb = load_testbed(REPO / "devices" / "emulated-x86.yaml")
     with pytest.raises(PowerError, match="switched by the emulated lab"):
         node_power(tb, tb.nodes[0])
+
+
+def test_a_relative_powerall_script_is_a_testbed_error(tmp_path: Path) -> None:
+    from harness.errors import TestbedError
+
+    text = (REPO / "devices" / "emulated.yaml").read_text()
+    text = text.replace("power: {kind: powerall}", "power: {kind: powerall, script: powerall.py}", 1)
+    path = tmp_path / "tb.yaml"
+    path.write_text(text)
+    with pytest.raises(TestbedError) as err:
+        load_testbed(path)
+    assert f"{path}:" in str(err.value)
+    assert "nodes[0].power.script: 'powerall.py' is not an absolute path on the server module" in str(
+        err.value
+    )
+    assert "fix: write where powerall.py is, like /home/pi/client/powerall.py" in str(err.value)
