@@ -90,12 +90,24 @@ class EmulatedTarget:
         return RelayPlug(board, position, self._relay_changed)
 
     def _relay_changed(self, powered: bool) -> None:
-        """Called by the plug: power reached the node, or was cut."""
-        if powered:
-            self.machine.start_paused()
-            self.machine.cont()
-        else:
-            self._cut()
+        """Called by the plug: power reached the node, or was cut.  A QEMU that will not
+        run is reported on the boot's timeline (the plug's thread has no one to tell)."""
+        try:
+            if powered:
+                self.machine.start_paused()
+                self.machine.cont()
+            else:
+                self._cut()
+        except Exception as exc:
+            self.power.emit(
+                PowerEvent(
+                    t=clock.now(),
+                    node=self.node.name,
+                    action="exited",
+                    backend="qemu",
+                    detail=f"relay {'closed' if powered else 'opened'}, but QEMU: {exc}",
+                )
+            )
 
     def _cut(self) -> None:
         with self._cut_lock:
