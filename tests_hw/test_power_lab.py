@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import queue
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from harness.boot.record import BootRecord
+from harness.boot.stages import Stage
 from harness.control.backends import node_power, server_power
 from harness.control.homematic import HomematicPower
 from harness.control.power import PowerError
@@ -131,3 +133,34 @@ def test_the_ccus_faults_and_refusals_come_through_the_lab_endpoint(
     monkeypatch.setenv(PASSWORD_ENV, "wrong")
     with pytest.raises(PowerError, match=r"login refused \(HTTP 401\)"):
         socket_of(lab).get()
+
+
+def test_a_boot_whose_powerall_fails_is_diagnosed_at_power_on(
+    lab: EmulatedLab, boot_node: Callable[..., BootRecord]
+) -> None:
+    script = lab.layout.server_path("/home/pi/client/powerall.py")
+    moved = script.with_name("powerall.py.away")
+    script.rename(moved)  # the server module's powerall.py is missing
+    try:
+        node = next(n for n in lab.testbed.nodes if n.name == "node02")
+        record = boot_node(node, lab=lab)
+    finally:
+        moved.rename(script)
+    diagnosis = record.diagnosis
+    assert diagnosis is not None and diagnosis.stage == Stage.POWER_ON
+    # the boot starts by switching the node off: that is where it fails
+    assert diagnosis.cause.startswith(
+        "the powerall power backend could not switch the node on: switching it off before "
+        "the boot: powerall on root@10.42.0.250:22: `python "
+    )
+    assert "No such file" in diagnosis.cause and "power.script" in diagnosis.cause
+    assert not RelayBoard.of(lab.layout).closed(2)  # nothing was switched
+
+
+def test_the_server_modules_python_is_on_its_path(lab: EmulatedLab) -> None:
+    from harness.provision.transport import SshTransport
+
+    with SshTransport(lab.ssh_target(), sock_factory=lab.ns.open_socket) as ssh:
+        result = ssh.run("echo $PATH")
+    # (a login shell's rc files may put more in front, as root's may on any server)
+    assert str(lab.layout.server_path("/usr/local/bin")) in result.stdout.strip().split(":")

@@ -11,15 +11,12 @@ from collections.abc import Callable
 from typing import Protocol
 
 from harness import clock
-from harness.errors import HarnessError
+from harness.errors import HarnessError, PowerError
 from harness.lab.qemu import QemuMachine
 from harness.observe.events import Event, PowerEvent
 
 Emit = Callable[[Event], None]
-
-
-class PowerError(HarnessError):
-    """A power backend could not switch or read a node; one line naming backend and host."""
+__all__ = ["Emit", "PowerError", "PowerProtocol", "QemuPower"]
 
 
 def _ignore(_: Event) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from harness import clock
 from harness.boot.run import Emit, Source
 from harness.control.ipmi import Bmc, IpmiPower, IpmiTool
-from harness.control.power import QemuPower
+from harness.control.power import PowerError, QemuPower
 from harness.control.powerall import PowerallPower, powerall_power
 from harness.lab.lab import EmulatedLab
 from harness.lab.process import wait_exit
@@ -121,6 +121,12 @@ class EmulatedTarget:
                 self._cut()
 
     def power_on(self, emit: Emit) -> None:
+        try:
+            self._power_on(emit)
+        except PowerError as exc:  # the boot's diagnosis, at the power_on stage
+            emit(_failed(self.node.name, self.power.backend, exc))
+
+    def _power_on(self, emit: Emit) -> None:
         self.power.emit = emit
         if isinstance(self.power, IpmiPower):
             # QEMU is the plugged-in machine (paused, console attached); the BMC switches
@@ -320,7 +326,10 @@ class PiTarget(EmulatedTarget):
         self._emit = emit
         if self.relay is not None:
             self.power.emit = emit
-            self.power.on()
+            try:
+                self.power.on()
+            except PowerError as exc:  # the boot's diagnosis, at the power_on stage
+                emit(_failed(self.node.name, self.power.backend, exc))
             return
         emit(
             PowerEvent(
@@ -400,6 +409,11 @@ class PiTarget(EmulatedTarget):
             )
         except Exception as exc:  # the boot run must hear of it, not a dead thread
             self._say(emit, f"boot failed: {exc}")
+
+
+def _failed(node: str, backend: str, exc: PowerError) -> PowerEvent:
+    """A power backend's failure to switch ``node`` on, as an event of the boot."""
+    return PowerEvent(t=clock.now(), node=node, action="failed", backend=backend, detail=str(exc))
 
 
 def _drain(sock: socket.socket) -> None:
