@@ -220,7 +220,7 @@ class EmulatedCcu(Daemon):
 
 
 def ccu_daemons(layout: LabLayout, testbed: Testbed) -> list[EmulatedCcu]:
-    """One fake CCU per distinct ``homematic`` URL of an emulated testbed."""
+    """The fake CCU of an emulated testbed's ``server.power`` socket."""
     if not testbed.is_emulated:
         return []
     by_url: dict[str, list[tuple[str, HomematicSpec]]] = {}
@@ -228,7 +228,11 @@ def ccu_daemons(layout: LabLayout, testbed: Testbed) -> list[EmulatedCcu]:
         by_url.setdefault(testbed.server.power.url, []).append(("server", testbed.server.power))
     for node in testbed.nodes:
         if isinstance(node.power, HomematicSpec):
-            by_url.setdefault(node.power.url, []).append((node.name, node.power))
+            raise LabError(
+                f"{testbed.path}: {node.name} is powered by a Homematic socket of its own, "
+                "which the emulated lab does not emulate (only server.power, the socket of "
+                "the whole cluster); fix: power emulated nodes with powerall, qemu or ipmi"
+            )
     return [EmulatedCcu(layout, testbed, url, sockets) for url, sockets in by_url.items()]
 
 
