@@ -305,6 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
     from harness.report.commands import add_report_commands
 
     add_report_commands(sub)
+    from harness.control.commands import add_power_commands
+
+    add_power_commands(sub)
     return parser
 
 

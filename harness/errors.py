@@ -21,6 +21,11 @@ class TestbedError(HarnessError):
         super().__init__("\n".join(problems))
 
 
+class PowerError(HarnessError):
+    """A power backend could not switch or read a node; one line naming backend and host
+    (:mod:`harness.control`)."""
+
+
 class LabError(HarnessError):
     """The emulated lab could not be set up, used or torn down."""
 

@@ -96,6 +96,13 @@ class PowerOnJudge(Judge):
                     f"the node stopped before power-on ({event.detail})",
                     "check the power backend",
                 )
+            elif event.action == "failed":  # the backend could not switch it on
+                self.fail_at(
+                    event,
+                    f"the {event.backend} power backend could not switch the node on: "
+                    f"{event.detail}",
+                    "see docs/power.md (When a switch fails) for this message",
+                )
 
     def explain_timeout(self) -> tuple[str, str]:
         return (

@@ -24,7 +24,8 @@ from harness.boot.machine import StageMachine
 from harness.boot.profiles import BootProfile
 from harness.boot.record import BootRecord
 from harness.boot.stages import Stage, StageStatus
-from harness.observe.events import Event, SshProbe
+from harness.errors import PowerError
+from harness.observe.events import Event, PowerEvent, SshProbe
 
 Emit = Callable[[Event], None]
 
@@ -122,14 +123,29 @@ class BootRun:
     def run(self) -> BootRecord:
         self.artifacts.mkdir(parents=True, exist_ok=True)
         inbox: queue.Queue[Event] = queue.Queue()
-        self.target.power_off()
+        try:
+            self.target.power_off()
+            off_failed: PowerError | None = None
+        except PowerError as exc:  # the node is in no known state: the boot cannot start
+            off_failed = exc
         sources: list[Source] = []
         prober: SshProber | None = None
         try:
             sources = self.target.start_sources(inbox.put, self.artifacts)
             t0 = clock.now()
             machine = StageMachine(self.profile, self.exp, t0, self.scale)
-            self.target.power_on(inbox.put)
+            if off_failed is None:
+                self.target.power_on(inbox.put)
+            else:
+                inbox.put(
+                    PowerEvent(
+                        t=clock.now(),
+                        node=self.target.name,
+                        action="failed",
+                        backend=getattr(getattr(self.target, "power", None), "backend", "node's"),
+                        detail=f"switching it off before the boot: {off_failed}",
+                    )
+                )
             decided = 0
             while not machine.finished:
                 at = machine.deadline_at()

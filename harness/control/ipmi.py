@@ -136,8 +136,14 @@ class IpmiTool:
         timeout: float = DEFAULT_TIMEOUT,
         binary: str = "ipmitool",
         environ: Mapping[str, str] | None = None,
+        lan_timeout: int | None = None,
+        retries: int | None = None,
     ) -> None:
         self.bmc = bmc
+        # ipmitool's own per-request timeout (-N) and retries (-R): by default it gives
+        # up on a BMC that does not answer after about 20 s
+        self.lan_timeout = lan_timeout
+        self.retries = retries
         self.prefix = list(prefix)
         self.timeout = timeout
         self.binary = binary
@@ -150,6 +156,10 @@ class IpmiTool:
         # success it only adds noise to stderr, which is not read.
         argv = [*self.prefix, self.binary, "-v", "-I", b.interface, "-H", b.host]
         argv += ["-p", str(b.port), "-U", b.user, "-E"]
+        if self.lan_timeout is not None:
+            argv += ["-N", str(self.lan_timeout)]
+        if self.retries is not None:
+            argv += ["-R", str(self.retries)]
         if b.cipher_suite is not None and b.interface == "lanplus":
             argv += ["-C", str(b.cipher_suite)]
         return [*argv, *command]

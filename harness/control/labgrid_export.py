@@ -91,6 +91,12 @@ def _pdu_host(spec: PduPower) -> str:
     return _Template(f"{scheme}://{login}@{escaped}")
 
 
+EMULATED_POWERALL_NOTE = (
+    "powerall in an emulated lab switches the lab's relay board, which only a harness "
+    "session's emulated nodes listen to; use `harness power on|off NODE`"
+)
+
+
 def _powerall_ssh(testbed: Testbed, spec: PowerallPower, node: Node, action: str) -> str:
     ssh = testbed.server.ssh or SshAccess()
     host = ssh.host or next(iter(testbed.server.addresses.values()))
@@ -98,7 +104,7 @@ def _powerall_ssh(testbed: Testbed, spec: PowerallPower, node: Node, action: str
     argv = ["ssh", "-o", "BatchMode=yes", "-p", str(ssh.port)]
     if ssh.key_file is not None:
         argv += ["-i", str(ssh.key_file)]
-    argv += [f"{ssh.user}@{host}", f"{spec.script} {action} {position} {position}"]
+    argv += [f"{ssh.user}@{host}", f"{spec.python} {spec.script} {action} {position} {position}"]
     return shlex.join(argv)
 
 
@@ -130,6 +136,9 @@ def power_entries(
             return {}, {"CommandStatusPowerDriver": driver}, None
         return {}, {"ExternalPowerDriver": driver}, None
     if isinstance(spec, PowerallPower):
+        if lab is not None:
+            # the emulated relay board is the lab's; an emulated Pi's ROM is the harness's
+            return {}, {}, EMULATED_POWERALL_NOTE
         driver = {
             "cmd_on": _powerall_ssh(testbed, spec, node, "on"),
             "cmd_off": _powerall_ssh(testbed, spec, node, "off"),

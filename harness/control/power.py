@@ -11,15 +11,12 @@ from collections.abc import Callable
 from typing import Protocol
 
 from harness import clock
-from harness.errors import HarnessError
+from harness.errors import HarnessError, PowerError
 from harness.lab.qemu import QemuMachine
 from harness.observe.events import Event, PowerEvent
 
 Emit = Callable[[Event], None]
-
-
-class PowerError(HarnessError):
-    """A power backend could not switch or read a node; one line naming backend and host."""
+__all__ = ["Emit", "PowerError", "PowerProtocol", "QemuPower"]
 
 
 def _ignore(_: Event) -> None:
@@ -35,23 +32,48 @@ class PowerProtocol(Protocol):
 
 class QemuPower:
     """Power of an emulated node: QEMU is started paused and ``cont`` switches it on;
-    off quits QEMU (a real power cut: the next boot starts from firmware)."""
+    off quits QEMU (a real power cut: the next boot starts from firmware).
+
+    The "host" is this one, reached through QEMU's monitor socket: a QEMU that will not
+    start or whose monitor is gone is the unreachable case, a monitor that does not
+    answer within ``timeout`` the timeout; there is no login to refuse."""
 
     backend = "qemu"
 
-    def __init__(self, node: str, machine: QemuMachine, emit: Emit = _ignore) -> None:
+    def __init__(
+        self, node: str, machine: QemuMachine, emit: Emit = _ignore, timeout: float = 10.0
+    ) -> None:
         self.node = node
         self.machine = machine
         self.emit = emit
+        self.timeout = timeout
+
+    def _error(self, doing: str, exc: Exception) -> PowerError:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if any(w in first for w in ("Broken pipe", "closed its monitor", "lost", "not running")):
+            cause = "QEMU's monitor is gone (QEMU exited or crashed)"
+        elif "in time" in first:
+            cause = f"QEMU's monitor did not answer within {self.timeout:g} s (QEMU hangs)"
+        else:
+            cause = "QEMU would not start or answer"
+        return PowerError(
+            f"qemu power of {self.node} on this host: cannot {doing}: {cause}: {first}"
+        )
 
     def prepare(self) -> None:
         """Start QEMU paused (the node is 'plugged in' but not on), so its console can be
         attached before the first instruction runs."""
-        self.machine.start_paused()
+        try:
+            self.machine.start_paused()
+        except (HarnessError, OSError) as exc:
+            raise self._error("start QEMU", exc) from None
 
     def on(self) -> None:
         self.prepare()
-        self.machine.cont()
+        try:
+            self.machine.cont(timeout=self.timeout)
+        except (HarnessError, OSError) as exc:
+            raise self._error("switch on (QMP cont)", exc) from None
         self.emit(
             PowerEvent(
                 t=clock.now(),
@@ -64,7 +86,10 @@ class QemuPower:
 
     def off(self) -> None:
         was_on = self.machine.running
-        self.machine.stop()
+        try:
+            self.machine.stop(timeout=self.timeout)
+        except (HarnessError, OSError) as exc:
+            raise self._error("switch off", exc) from None
         if was_on:
             self.emit(PowerEvent(t=clock.now(), node=self.node, action="off", backend=self.backend))
 

@@ -23,6 +23,7 @@ from typing import Any
 import filelock
 
 from harness.errors import LabError
+from harness.lab import relays
 from harness.lab.accel import choose_accel
 from harness.lab.bmc import sol_serial_port
 from harness.lab.host import require_root, require_tools
@@ -195,6 +196,7 @@ class EmulatedLab:
             self.layout, self.testbed, self.images, public_key, self.progress
         )
         self.serverfs.create()
+        relays.install(self.layout, self.testbed)  # powerall.py and its relay board
         self.progress(f"lab {self.layout.name}: namespace {self.ns.name}")
         self.ns.create()
         for index, net in enumerate(self.testbed.networks.values()):
@@ -357,7 +359,10 @@ class EmulatedLab:
         its kernel later, from what its emulated boot ROM fetched."""
         if node.name not in self._machines:
             tap = self.layout.tap_name(self.testbed.nodes.index(node))
-            memory = getattr(node.power, "memory_mb", 256)
+            # a node powered otherwise (powerall, ipmi) gets what its kind of board has:
+            # 512 MiB for a Pi (a Zero's RAM), 256 MiB for an x86 node
+            default = 512 if node_arch(node) == "aarch64" else 256
+            memory = getattr(node.power, "memory_mb", default)
             if node_arch(node) == "x86_64":
                 config = QemuConfig(
                     mac=node.mac,

@@ -221,11 +221,11 @@ class QemuMachine:
             self.stop()
             raise LabError(f"QEMU for {self.name} did not start: {exc}\n{tail}") from exc
 
-    def cont(self) -> None:
+    def cont(self, timeout: float = 10.0) -> None:
         """Let the guest run: the moment of power-on."""
         if self.qmp is None or not self.running:
             raise LabError(f"{self.name}: QEMU is not running")
-        self.qmp.execute("cont")
+        self.qmp.execute("cont", timeout=timeout)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Power off: QMP ``quit``, then SIGTERM/SIGKILL by PID if QEMU does not go."""

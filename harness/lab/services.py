@@ -20,6 +20,7 @@ from harness.lab.layout import LabLayout
 from harness.lab.logwait import wait_for_line
 from harness.lab.netns import NetworkNamespace
 from harness.lab.process import Spawned
+from harness.lab.relays import server_path_env
 from harness.testbed import Network, Testbed
 
 START_TIMEOUT = 20.0
@@ -294,6 +295,8 @@ class Sshd(Daemon):
             "UsePAM no",
             "Subsystem sftp internal-sftp",
             "LogLevel INFO",
+            # the server module's own programs first (python for powerall.py)
+            f"SetEnv PATH={server_path_env(self.layout)}",
         ]
         return "\n".join(lines) + "\n"
 
@@ -353,4 +356,7 @@ def daemons_for(layout: LabLayout, testbed: Testbed) -> dict[str, Daemon]:
     from harness.lab.bmc import bmc_daemons  # bmc builds on Daemon, defined here
 
     made += bmc_daemons(layout, testbed)  # the emulated BMCs of IPMI-powered nodes
+    from harness.lab.ccu import ccu_daemons
+
+    made += ccu_daemons(layout, testbed)  # the Homematic CCU of homematic sockets
     return {d.name: d for d in made}

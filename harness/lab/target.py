@@ -19,10 +19,12 @@ from harness.boot.run import Emit, Source
 from harness.consoles.sol import SolConsole
 from harness.control.ipmi import Bmc, IpmiPower, IpmiTool
 from harness.control.power import QemuPower
-from harness.errors import LabError
+from harness.control.powerall import PowerallPower, powerall_power
+from harness.errors import LabError, PowerError
 from harness.lab.lab import EmulatedLab
 from harness.lab.process import wait_exit
 from harness.lab.qemu import QemuMachine
+from harness.lab.relays import RelayBoard, RelayPlug, powerall_position
 from harness.observe.capture import node_filter
 from harness.observe.console import ConsoleReader
 from harness.observe.events import ConsoleLine, PowerEvent, SshProbe
@@ -34,6 +36,7 @@ from harness.observe.ssh import DEFAULT_COMMANDS, probe
 from harness.testbed import Node
 from harness.testbed.console import SolConsole as SolConsoleSpec
 from harness.testbed.power import IpmiPower as IpmiPowerSpec
+from harness.testbed.power import PowerallPower as PowerallSpec
 
 
 class ExitWatcher:
@@ -82,11 +85,58 @@ class EmulatedTarget:
         #: where capture and server log run: this host (in the lab's namespace) or the
         #: server module, over SSH (:mod:`harness.observe.server`)
         self.observe: ObserveMode = "local"
+        self._cut_lock = threading.Lock()
+        # powerall: the node hangs on a relay of the lab's relay board; the relay's
+        # power, not the harness, starts and cuts it (see harness.lab.relays)
+        self.relay: tuple[RelayBoard, int] | None = None
+        if isinstance(self.power, PowerallPower):
+            self.relay = (RelayBoard.of(lab.layout), self.power.position)
+
+    def plug(self) -> RelayPlug | None:
+        """Plug the node into its relay: a source that acts when the relay switches."""
+        if self.relay is None:
+            return None
+        board, position = self.relay
+        return RelayPlug(board, position, self._relay_changed)
+
+    def _relay_changed(self, powered: bool) -> None:
+        """Called by the plug: power reached the node, or was cut.  A QEMU that will not
+        run is reported on the boot's timeline (the plug's thread has no one to tell)."""
+        try:
+            if powered:
+                self.machine.start_paused()
+                self.machine.cont()
+            else:
+                self._cut()
+        except Exception as exc:
+            self.power.emit(
+                PowerEvent(
+                    t=clock.now(),
+                    node=self.node.name,
+                    action="exited",
+                    backend="qemu",
+                    detail=f"relay {'closed' if powered else 'opened'}, but QEMU: {exc}",
+                )
+            )
+
+    def _cut(self) -> None:
+        with self._cut_lock:
+            self.machine.stop()
 
     def power_off(self) -> None:
         self.power.off()
+        if self.relay is not None:
+            board, position = self.relay
+            if not board.powered(position):  # the relay is open: nothing feeds the node
+                self._cut()
 
     def power_on(self, emit: Emit) -> None:
+        try:
+            self._power_on(emit)
+        except PowerError as exc:  # the boot's diagnosis, at the power_on stage
+            emit(_failed(self.node.name, self.power.backend, exc))
+
+    def _power_on(self, emit: Emit) -> None:
         self.power.emit = emit
         if isinstance(self.power, IpmiPower):
             # QEMU is the plugged-in machine (paused, console attached); the BMC switches
@@ -122,6 +172,9 @@ class EmulatedTarget:
             sources.append(
                 ExitWatcher(self.node.name, process.pid, emit, lambda: process.returncode)
             )
+            plug = self.plug()
+            if plug is not None:
+                sources.append(plug)
         except BaseException:
             for source in reversed(sources):
                 source.stop()
@@ -250,19 +303,43 @@ class PiTarget(EmulatedTarget):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._artifacts: Path | None = None
+        self._emit: Emit | None = None
 
     def power_off(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(30)
-            self._thread = None
-        self.machine.stop()
-        self._stop.clear()
+        if self.relay is None:
+            self._cut()
+        else:
+            super().power_off()
+
+    def _cut(self) -> None:
+        """No more power: the ROM stops where it is, QEMU goes."""
+        with self._cut_lock:
+            self._stop.set()
+            if self._thread is not None:
+                self._thread.join(30)
+                self._thread = None
+            self.machine.stop()
+            self._stop.clear()
+
+    def _relay_changed(self, powered: bool) -> None:
+        emit, artifacts = self._emit, self._artifacts
+        if emit is None or artifacts is None:
+            return  # not booting: nothing of the node runs without a boot run
+        if powered:
+            assert self.relay is not None
+            self._say(emit, f"power from relay {self.relay[1]}: the boot ROM starts")
+            self._start_rom(emit, artifacts)
+        else:
+            self._say(emit, "power cut: the board stops")
+            self._cut()
 
     def start_sources(self, emit: Emit, artifacts: Path) -> list[Source]:
         sources: list[Source] = []
         try:
             sources += self._server_sources(emit, artifacts)
+            plug = self.plug()
+            if plug is not None:
+                sources.append(plug)
         except BaseException:
             for source in reversed(sources):
                 source.stop()
@@ -271,8 +348,17 @@ class PiTarget(EmulatedTarget):
         return [*sources, self._later]
 
     def power_on(self, emit: Emit) -> None:
-        """Power reaches the board: its ROM starts.  QEMU follows when the ROM is done."""
+        """Power reaches the board: its ROM starts.  QEMU follows when the ROM is done.
+        Through powerall, the relay's power starts it (:meth:`_relay_changed`)."""
         assert self._artifacts is not None, "start_sources first"
+        self._emit = emit
+        if self.relay is not None:
+            self.power.emit = emit
+            try:
+                self.power.on()
+            except PowerError as exc:  # the boot's diagnosis, at the power_on stage
+                emit(_failed(self.node.name, self.power.backend, exc))
+            return
         emit(
             PowerEvent(
                 t=clock.now(),
@@ -282,9 +368,12 @@ class PiTarget(EmulatedTarget):
                 detail=f"{self.node.profile} boot ROM emulated on {self.machine.config.tap}",
             )
         )
+        self._start_rom(emit, self._artifacts)
+
+    def _start_rom(self, emit: Emit, artifacts: Path) -> None:
         self._thread = threading.Thread(
             target=self._boot,
-            args=(emit, self._artifacts),
+            args=(emit, artifacts),
             name=f"pirom-{self.node.name}",
             daemon=True,
         )
@@ -350,6 +439,11 @@ class PiTarget(EmulatedTarget):
             self._say(emit, f"boot failed: {exc}")
 
 
+def _failed(node: str, backend: str, exc: PowerError) -> PowerEvent:
+    """A power backend's failure to switch ``node`` on, as an event of the boot."""
+    return PowerEvent(t=clock.now(), node=node, action="failed", backend=backend, detail=str(exc))
+
+
 def _drain(sock: socket.socket) -> None:
     """Discard what is waiting on ``sock`` now, without waiting for more."""
     sock.setblocking(False)
@@ -391,12 +485,25 @@ def lab_runner(lab: EmulatedLab) -> SshRunner:
     return SshRunner(lab.ssh_target(), sock_factory=lab.ns.open_socket)
 
 
-def power_for(lab: EmulatedLab, node: Node, machine: QemuMachine) -> QemuPower | IpmiPower:
+def power_for(
+    lab: EmulatedLab, node: Node, machine: QemuMachine
+) -> QemuPower | IpmiPower | PowerallPower:
     """An emulated node's power: through its emulated BMC with the real ipmitool (run in
-    the lab's namespace, where the BMC listens) when the testbed says ``ipmi``; QEMU
-    directly otherwise."""
+    the lab's namespace, where the BMC listens) when the testbed says ``ipmi``; through
+    ``powerall.py`` over SSH on the lab's server module, which switches the lab's relay
+    board, for ``powerall``; QEMU directly otherwise."""
     if isinstance(node.power, IpmiPowerSpec):
         return IpmiPower(node.name, IpmiTool(Bmc.of(node.power), prefix=lab.ns.command()))
+    if isinstance(node.power, PowerallSpec):
+        return powerall_power(
+            node.name,
+            powerall_position(node),
+            node.power,
+            lab.ssh_target(),
+            sock_factory=lab.ns.open_socket,
+            # the emulated server module keeps its files below the lab directory
+            script=str(lab.layout.server_path(node.power.script)),
+        )
     return QemuPower(node.name, machine)
 
 

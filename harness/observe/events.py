@@ -263,7 +263,7 @@ class PowerEvent(Event):
 
     source: Source = Source.POWER
     node: str
-    action: str  # "on", "off", "reset", "exited"
+    action: str  # "on", "off", "reset", "exited", "failed" (the backend could not switch)
     backend: str
     detail: str = ""
 

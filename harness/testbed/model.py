@@ -124,6 +124,11 @@ class BootServer(TestbedModel):
         description="where packet capture and the dnsmasq log are taken: on the harness "
         "host (local) or on the server, streamed over SSH (ssh)",
     )
+    power: PowerSpec | None = Field(
+        None,
+        description="the socket the server module (and with it the cluster) hangs on, "
+        "like the guide's Homematic socket",
+    )
 
 
 class Network(TestbedModel):

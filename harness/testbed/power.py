@@ -92,24 +92,42 @@ class CommandPower(TestbedModel):
     status: NonEmpty | None = Field(
         None, description="shell command whose exit status 0 means powered on"
     )
+    timeout: float = Field(30.0, gt=0, le=600, description="seconds each command may take")
+
+
+def _server_path(value: str) -> str:
+    if not value.startswith("/") or len(value.split()) != 1:
+        raise invalid(
+            f"{show(value)} is not an absolute path on the server module",
+            "write where powerall.py is, like /home/pi/client/powerall.py",
+        )
+    return value
 
 
 class PowerallPower(TestbedModel):
-    """The cluster's own ``powerall.py on A B`` script, run over SSH on the server module."""
+    """The cluster's own ``python powerall.py on A B``, run over SSH on the server module
+    (``server.ssh``); A and B are positions, a node is switched with ``on N N``."""
 
     EMULATED: ClassVar[bool] = False
 
     kind: Literal["powerall"] = "powerall"
-    script: NonEmpty = Field(
-        "python /home/pi/client/powerall.py", description="the command that switches positions"
+    python: NonEmpty = Field(
+        "python", description="the interpreter the server module runs powerall.py with"
+    )
+    script: Annotated[str, AfterValidator(_server_path)] = Field(
+        "/home/pi/client/powerall.py", description="where powerall.py is on the server module"
     )
     position: int | None = Field(
         None, ge=1, description="the position powerall.py switches (default: the node's position)"
     )
+    timeout: float = Field(
+        30.0, gt=0, le=600, description="seconds a switch may take, login included"
+    )
 
 
 class HomematicPower(TestbedModel):
-    """A Homematic switch actuator reached over the CCU's XML-RPC interface."""
+    """A Homematic switch actuator reached over the CCU's XML-RPC interface
+    (``setValue(address, "STATE", true|false)``)."""
 
     EMULATED: ClassVar[bool] = False
 
@@ -124,6 +142,12 @@ class HomematicPower(TestbedModel):
     password_env: EnvVarName | None = Field(
         None, description="name of the environment variable holding the CCU password"
     )
+    whole_cluster: bool = Field(
+        False,
+        description="the socket powers the whole cluster, server module included: switching "
+        "it off while the server module is up is refused unless forced",
+    )
+    timeout: float = Field(10.0, gt=0, le=600, description="seconds a CCU request may take")
 
 
 class PduPower(TestbedModel):

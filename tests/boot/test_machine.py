@@ -208,3 +208,20 @@ def test_request_for_default_config_means_the_per_mac_config_was_not_taken() -> 
     assert machine.diagnosis is not None
     assert machine.diagnosis.stage == Stage.TFTP_FIRMWARE
     assert "did not take" in machine.diagnosis.cause and CFG in machine.diagnosis.cause
+
+
+def test_a_power_backend_failure_fails_power_on_with_its_message() -> None:
+    message = (
+        "powerall on root@10.42.0.250:22: cannot run `python /home/pi/client/powerall.py on 2 2`:"
+        " cannot connect to root@10.42.0.250:22: connection refused"
+    )
+    machine = run(
+        [PowerEvent(t=T0 + 0.4, node="node02", action="failed", backend="powerall", detail=message)]
+    )
+    assert machine.diagnosis is not None
+    assert machine.diagnosis.stage == Stage.POWER_ON
+    assert machine.diagnosis.cause == (
+        f"the powerall power backend could not switch the node on: {message}"
+    )
+    assert "docs/power.md" in machine.diagnosis.fix
+    assert machine.diagnosis.evidence  # the event itself

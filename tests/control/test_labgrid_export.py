@@ -71,8 +71,14 @@ def test_every_testbed_exports_an_environment_labgrid_loads(path: Path, tmp_path
 def test_emulated_pis_that_netboot_get_no_labgrid_power(tmp_path: Path) -> None:
     data, notes = environment(load_testbed(DEVICES / "emulated.yaml"))
     assert data["targets"]["node02"] == {"resources": {}, "drivers": {}}
-    assert data["targets"]["zero01"]["drivers"] == {"HarnessQemuPowerDriver": {}}
-    assert notes[0].startswith("node02: no power driver: an emulated netbooting Pi")
+    assert data["targets"]["zero01"]["drivers"] == {}
+    assert notes[0].startswith("node02: no power driver: powerall in an emulated lab")
+
+
+def test_a_pi_machines_netbooting_pi_gets_no_labgrid_power(tmp_path: Path) -> None:
+    data, notes = environment(load_testbed(DEVICES / "emulated-pi-machines.yaml"))
+    pis = [n for n in notes if "an emulated netbooting Pi" in n]
+    assert pis, notes
 
 
 def test_emulated_ipmi_bmcs_are_reached_in_the_labs_namespace(tmp_path: Path) -> None:

@@ -208,7 +208,7 @@ def test_power_without_a_kind(problems: Problems) -> None:
             "  root: /pxe/root\n",
             "  root: /pxe/root\n  colour: blue\n",
             "tb:9: server.colour: unknown key 'colour'; fix: remove it, or use one of the keys "
-            "allowed here: addresses, content, exports, hostname, name, observe, root, ssh, tftp_root",
+            "allowed here: addresses, content, exports, hostname, name, observe, power, root, ssh, tftp_root",
         ),
     ],
 )
