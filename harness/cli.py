@@ -285,6 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     from harness.report.commands import add_report_commands
 
     add_report_commands(sub)
+    from harness.canary.cli import add_canary_commands
+
+    add_canary_commands(sub)
     return parser
 
 

@@ -120,7 +120,11 @@ _CLUSTER_DIRS = ("opt/individual_content",)
 #: A Raspberry Pi that boots over the network: hostname from /opt/mac_nodes.
 PI_NODE = Flavour(
     "pi-node",
-    scripts={**_CLUSTER_SCRIPTS, "lib/nbh/identity": ("identity-macnodes.sh", 0o755)},
+    scripts={
+        **_CLUSTER_SCRIPTS,
+        "lib/nbh/identity": ("identity-macnodes.sh", 0o755),
+        "lib/nbh/mounts": ("fstab-mounts.sh", 0o755),
+    },
     texts={"opt/mac_nodes": _MAC_NODES, "etc/default/individual-content": _CONTENT_DEFAULTS},
     dirs=_CLUSTER_DIRS,
 )
