@@ -114,8 +114,12 @@ class Canary:
         change: Path | None = None,
         candidate: str | None = None,
         change_mode: str = "auto",
+        existing_ok: bool = False,
     ) -> CanaryState:
-        """Clone the root, run the change in the clone, point the node at it."""
+        """Clone the root, run the change in the clone, point the node at it.
+
+        ``existing_ok``: a candidate that exists already (prepared by other means) is
+        used as it is, not cloned - and not removed by ``discard``."""
         node = canary_node(self.testbed, node_name)
         paths = canary_paths(self.testbed, node, candidate)
         old = self.store.load()
@@ -126,7 +130,8 @@ class Canary:
             )
         if old is not None:
             self.store.archive(old)
-        if self.transport.stat(self.at(paths.candidate)).exists:
+        existing = self.transport.stat(self.at(paths.candidate))
+        if existing.exists and (not existing_ok or existing.kind != "dir"):
             raise CanaryError(
                 f"{self.transport.where}:{paths.candidate} exists already; fix: remove it,"
                 " or name another --candidate"
@@ -143,11 +148,15 @@ class Canary:
             candidate=str(paths.candidate),
             boot_dir=str(paths.boot_dir) if paths.boot_dir else None,
             started_by=Origin.here(),
+            owns_candidate=not existing.exists,
         ).step(Phase.STARTING)
         state = state.model_copy(update={"config_before": self.config_hashes(state)})
         self.store.save(state)
-        state = state.model_copy(update={"clone": self._clone(paths)})
-        self.store.save(state)
+        if state.owns_candidate:
+            state = state.model_copy(update={"clone": self._clone(paths)})
+            self.store.save(state)
+        else:
+            self.say(f"using the existing candidate {paths.candidate} as it is")
         if change is not None:
             run = self._change(paths, change, change_mode)
             state = state.model_copy(update={"change": run})
@@ -294,7 +303,8 @@ class Canary:
         state = state.step(Phase.DISCARDING)
         self.store.save(state)
         self._restore_config(state, paths)
-        self._remove_tree(self.at(paths.candidate), paths)
+        if state.owns_candidate:
+            self._remove_tree(self.at(paths.candidate), paths)
         state = state.step(Phase.DISCARDED)
         self.store.save(state)
         self.store.archive(state)

@@ -116,6 +116,7 @@ class CanaryState(BaseModel):
     root: str  # the production root, as the server names it (/pxe/root)
     candidate: str  # /pxe/root_node02
     boot_dir: str | None = None  # /pxe/boot/10.42.0.2 (Pi); None for x86 (pxelinux file)
+    owns_candidate: bool = True  # cloned by this canary (False: given, kept by discard)
     apply_id: str | None = None  # the provisioning apply that changed the configuration
     config_before: dict[str, str | None] = Field(default_factory=dict)  # path -> sha256
     phase: Phase = Phase.STARTING

@@ -72,6 +72,7 @@ _DIRS: dict[str, int] = {
     "run": 0o755,
     "tmp": 0o1777,
     "mnt": 0o755,
+    "boot": 0o755,  # the boot partition's mount point (a netbooting node must not make it)
     "root": 0o700,
     "root/.ssh": 0o700,
     "var": 0o755,

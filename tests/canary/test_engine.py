@@ -123,3 +123,15 @@ def test_a_candidate_overlapping_the_root_is_refused(canary: Canary) -> None:
 def test_a_node_that_does_not_netboot_cannot_be_the_canary(canary: Canary) -> None:
     with pytest.raises(CanaryError, match=r"zero01 .* cannot be a canary"):
         canary.start("zero01")
+
+
+def test_an_existing_candidate_is_used_and_kept(canary: Canary, server: Path) -> None:
+    given = server / "pxe" / "prepared"
+    given.mkdir()
+    (given / "mark").write_text("prepared")
+    with pytest.raises(CanaryError, match="exists already"):
+        canary.start("node02", candidate="/pxe/prepared")
+    state = canary.start("node02", candidate="/pxe/prepared", existing_ok=True)
+    assert state.clone is None and not state.owns_candidate
+    canary.discard()
+    assert (given / "mark").read_text() == "prepared"
