@@ -35,7 +35,7 @@ def answers(**changes: str) -> Answers:
         "processes": "init\ndropbear\ngetty\n",
     }
     facts.update(changes)
-    return Answers(facts, None, 1795276444.4)
+    return Answers(facts, None, 1795276444.4, 1795276446.9)
 
 
 def verdicts(a: Answers, root: PurePosixPath | None = None) -> dict[str, tuple[bool, str]]:
@@ -66,7 +66,7 @@ BROKEN = {
         {"fstab": FSTAB + "10.42.0.250:/pxe/gone /mnt/data nfs defaults 0 0\n"},
         "not mounted: 10.42.0.250:/pxe/gone on /mnt/data",
     ),
-    "time": ({"time": "1795276400"}, "node -44.4 s from the server's clock"),
+    "time": ({"time": "1795276400"}, "node -43.4 s from the server's clock"),
     "root": ({"write": "not writable: Read-only file system"}, "Read-only file system"),
     "lastrun": ({"lastrun": "missing"}, "lastrun does not exist"),
     "services": ({"processes": "init\ngetty\n"}, "not running: dropbear"),
@@ -91,3 +91,21 @@ def test_a_canary_must_run_from_its_candidate() -> None:
 def test_a_node_that_cannot_be_reached_fails_one_check() -> None:
     found = verdicts(Answers({}, "cannot connect to root@10.42.0.2:22: timed out"))
     assert found == {"ssh": (False, "cannot connect to root@10.42.0.2:22: timed out")}
+
+
+@pytest.mark.parametrize(("said", "ok"), [
+    ("1795276443", True),  # whole seconds: 443.x is within the window
+    ("1795276446", True),
+    ("1795276438", False),  # 444.4 - 439 = 5.4 s behind
+    ("1795276452", False),  # 5.1 s ahead
+])
+def test_the_node_clock_is_judged_against_the_window_of_the_server_readings(
+    said: str, ok: bool
+) -> None:
+    assert verdicts(answers(time=said))["time"][0] is ok
+
+
+def test_an_unreadable_server_clock_fails_the_time_check() -> None:
+    a = answers()
+    a.server_after = float("nan")
+    assert verdicts(a)["time"] == (False, "the server's time could not be read")

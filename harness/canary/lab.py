@@ -121,16 +121,22 @@ def smoke(
     transport: Transport,
     *,
     root: PurePosixPath | None = None,
+    scale: float = 1.0,
 ) -> list[SmokeCheck]:
     """The smoke suite on a booted node of the lab; the reference clock is the server
-    module's, read over its SSH like on hardware."""
+    module's, read over its SSH like on hardware.  ``scale``: the deadline scale."""
 
     def server_time() -> float:
         run = transport.run("date +%s.%N", timeout=15)
         return float(run.stdout.strip()) if run.ok else float("nan")
 
     answers = gather(
-        node, key_file=lab.ssh_key, sock_factory=lab.ns.open_socket, server_time=server_time
+        node,
+        key_file=lab.ssh_key,
+        sock_factory=lab.ns.open_socket,
+        server_time=server_time,
+        timeout=60.0 * scale,
+        attempt=30.0 * scale,
     )
     return judge(SmokeExpect.of(lab.testbed, node, root=root), answers)
 
@@ -159,7 +165,7 @@ def check(
     try:
         checks: list[SmokeCheck] = []
         if booted.record.passed:
-            checks = smoke(lab, node, canary.transport, root=candidate)
+            checks = smoke(lab, node, canary.transport, root=candidate, scale=deadline_scale)
     finally:
         booted.off()
     return canary.record_check(verdict(booted.record, checks, clock.now() - started))
