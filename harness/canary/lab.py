@@ -8,6 +8,8 @@ its files come from its own boot directory, and its root is the candidate.
 
 from __future__ import annotations
 
+import select
+import socket
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -50,14 +52,58 @@ def _at(lab: EmulatedLab) -> Any:
     return ServerPaths(PurePosixPath(lab.layout.server_dir))
 
 
+class ConsoleDrain:
+    """Keeps reading a running node's console after its boot run, into a file.
+
+    QEMU's UART waits for whoever holds the console socket to read: a node nobody
+    reads stalls at its next console line (dropbear logs every login there), network
+    and all.  The boot run's reader ends with the boot; this one takes over."""
+
+    def __init__(self, sock: socket.socket, path: Path) -> None:
+        self.sock = sock
+        self.path = path
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="console-drain", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        with open(self.path, "ab") as out:
+            while not self._stop.is_set():
+                ready, _, _ = select.select([self.sock], [], [], 0.2)
+                if not ready:
+                    continue
+                try:
+                    data = self.sock.recv(65536)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    return
+                if not data:
+                    return
+                out.write(data)
+                out.flush()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
 class NodeBoot:
     """One node booted in the lab, left running for the smoke suite; ``off()`` ends it."""
 
-    def __init__(self, target: EmulatedTarget, record: BootRecord) -> None:
+    def __init__(self, target: EmulatedTarget, record: BootRecord, artifacts: Path) -> None:
         self.target = target
         self.record = record
+        console = target.machine.console
+        self._drain = (
+            ConsoleDrain(console, artifacts / "console-after.raw")
+            if console is not None and target.machine.process is not None
+            else None
+        )
 
     def off(self) -> None:
+        if self._drain is not None:
+            self._drain.stop()
         self.target.power_off()
 
 
@@ -90,7 +136,7 @@ def boot(
     except BaseException:
         target.power_off()
         raise
-    return NodeBoot(target, record)
+    return NodeBoot(target, record, artifacts)
 
 
 def together(jobs: Sequence[Callable[[], T]]) -> list[T | BaseException]:
