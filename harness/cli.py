@@ -308,6 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     from harness.control.commands import add_power_commands
 
     add_power_commands(sub)
+    from harness.canary.cli import add_canary_commands
+
+    add_canary_commands(sub)
     return parser
 
 

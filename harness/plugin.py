@@ -14,7 +14,7 @@ import os
 import re
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -78,6 +78,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="boot-time history the run's stage timings are added to "
         "(default: history.sqlite in the reports directory)",
     )
+    from harness.canary.fixture import add_options
+
+    add_options(group)
     group.addoption(
         "--no-boot-history",
         action="store_true",
@@ -211,6 +214,29 @@ def provisioned_server(testbed: Testbed, request: pytest.FixtureRequest) -> Iter
         access.close()
 
 
+@pytest.fixture(scope="session")
+def canary_root(
+    pytestconfig: pytest.Config, testbed: Testbed, request: pytest.FixtureRequest
+) -> Iterator[Any]:
+    """With ``--canary NODE [--candidate PATH]``: the canary (see
+    :mod:`harness.canary.fixture`) - NODE boots the candidate; without: None."""
+    from harness.canary.fixture import canary_session
+
+    yield from canary_session(pytestconfig, testbed, request)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: Any
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Which node's tests passed: the canary's verdict (:mod:`harness.canary.fixture`)."""
+    report = yield
+    from harness.canary.fixture import record_outcome
+
+    record_outcome(item, report)
+    return report
+
+
 def _sigterm_as_interrupt() -> Any:
     """A SIGTERM (CI cancelling a job) unwinds like Ctrl-C, so fixtures tear down."""
 
@@ -245,9 +271,14 @@ def boot_node(
         targets.append(target)
         profile = get_profile(node.profile)
         artifacts = run_dir / _safe(request.node.nodeid)
-        tftp_root = str(lab.layout.server_path(lab.testbed.server.tftp_root))
-        exp = expectations_for(lab.testbed, node, tftp_root=tftp_root)
+        canary = request.getfixturevalue("canary_root")
+        own_boot = canary.boot_dir_for(node) if canary else None
+        tftp = lab.layout.server_path(own_boot or lab.testbed.server.tftp_root)
+        exp = expectations_for(lab.testbed, node, tftp_root=str(tftp))
         exp = replace(exp, file_sizes=target.file_sizes(exp.firmware_files + exp.kernel_files))
+        if canary and canary.root_for(node) and exp.root:  # the canary boots the candidate
+            exp = replace(exp, root=f"{exp.server_ip}:{canary.root_for(node)}")
+            exp = replace(exp, file_sizes=_sizes(tftp, exp.firmware_files + exp.kernel_files))
         progress = live_boot(pytestconfig, node.name, profile.name, len(profile.stages))
         record = BootRun(
             target,
@@ -263,6 +294,10 @@ def boot_node(
     yield boot
     for target in targets:
         target.power_off()
+
+
+def _sizes(tftp: Path, names: tuple[str, ...]) -> dict[str, int]:
+    return {n: (tftp / n).stat().st_size for n in names if (tftp / n).is_file()}
 
 
 def report_boot(request: pytest.FixtureRequest, record: BootRecord, artifacts: Path) -> None:

@@ -9,6 +9,8 @@ evidence; the run's artifacts (pcap, console log, server log, timeline) are unde
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -20,7 +22,9 @@ from harness.testbed import Node, Testbed
 pytestmark = pytest.mark.boot
 
 
-def test_boot(node: Node, testbed: Testbed, boot_node: Callable[[Node], BootRecord]) -> None:
+def test_boot(
+    node: Node, testbed: Testbed, boot_node: Callable[[Node], BootRecord], canary_root: Any
+) -> None:
     record = boot_node(node)
     if record.diagnosis is not None:
         pytest.fail(str(record.diagnosis), pytrace=False)
@@ -33,6 +37,8 @@ def test_boot(node: Node, testbed: Testbed, boot_node: Callable[[Node], BootReco
     # What the node says about itself once logged in: the testbed's name, its root (the
     # server's NFS export, or its own SD card), and the cluster's content directory and LED.
     exp = expectations_for(testbed, node)
+    if canary_root and canary_root.root_for(node) and exp.root:  # --canary: the candidate
+        exp = replace(exp, root=f"{exp.server_ip}:{canary_root.root_for(node)}")
     assert record.facts.get("hostname") == node.hostname
     source, _mountpoint, fstype = record.facts["root_mount"].split()[:3]
     if exp.root is not None:

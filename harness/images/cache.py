@@ -43,6 +43,7 @@ OWNED: dict[str, str] = {
     "aptforeign.py": "aarch64",
     "scripts/identity-dhcp.sh": "aarch64",
     "scripts/identity-macnodes.sh": "aarch64",
+    "scripts/fstab-mounts.sh": "aarch64",
     "scripts/led.sh": "aarch64",
     "scripts/mount_content.sh": "aarch64",
     "scripts/nodelib.sh": "aarch64",

@@ -72,6 +72,7 @@ _DIRS: dict[str, int] = {
     "run": 0o755,
     "tmp": 0o1777,
     "mnt": 0o755,
+    "boot": 0o755,  # the boot partition's mount point (a netbooting node must not make it)
     "root": 0o700,
     "root/.ssh": 0o700,
     "var": 0o755,
@@ -120,7 +121,11 @@ _CLUSTER_DIRS = ("opt/individual_content",)
 #: A Raspberry Pi that boots over the network: hostname from /opt/mac_nodes.
 PI_NODE = Flavour(
     "pi-node",
-    scripts={**_CLUSTER_SCRIPTS, "lib/nbh/identity": ("identity-macnodes.sh", 0o755)},
+    scripts={
+        **_CLUSTER_SCRIPTS,
+        "lib/nbh/identity": ("identity-macnodes.sh", 0o755),
+        "lib/nbh/mounts": ("fstab-mounts.sh", 0o755),
+    },
     texts={"opt/mac_nodes": _MAC_NODES, "etc/default/individual-content": _CONTENT_DEFAULTS},
     dirs=_CLUSTER_DIRS,
 )

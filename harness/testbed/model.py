@@ -191,6 +191,11 @@ class Node(TestbedModel):
         description="Raspberry Pi board serial, 8 hex digits (default: from the MAC; the "
         "Pi 3 boot ROM asks for <serial>/start.elf and derives its MAC from it)",
     )
+    required_services: tuple[str, ...] = Field(
+        (),
+        description="process names that must run once the node is up (smoke suite), "
+        "like sshd or ntpd",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -77,8 +77,10 @@ def test_emulated_pis_that_netboot_get_no_labgrid_power(tmp_path: Path) -> None:
 
 def test_a_pi_machines_netbooting_pi_gets_no_labgrid_power(tmp_path: Path) -> None:
     data, notes = environment(load_testbed(DEVICES / "emulated-pi-machines.yaml"))
-    pis = [n for n in notes if "an emulated netbooting Pi" in n]
+    pis = [n.split(":")[0] for n in notes if "an emulated netbooting Pi" in n]
     assert pis, notes
+    for name in pis:
+        assert data["targets"][name]["drivers"] == {}
 
 
 def test_emulated_ipmi_bmcs_are_reached_in_the_labs_namespace(tmp_path: Path) -> None:

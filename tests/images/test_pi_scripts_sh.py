@@ -138,3 +138,16 @@ def test_find_partuuid_on_mbr_disks(shell: list[str], tmp_path: Path) -> None:
 def test_scripts_parse(shell: list[str], script: str) -> None:
     done = subprocess.run([*shell, "-n", str(SCRIPTS / script)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+@shells
+@pytest.mark.parametrize(("options", "expected"), [
+    ("defaults,vers=4.2", "nfs4 vers=4.2,addr=10.42.0.250"),  # the provisioned /boot line
+    ("defaults,vers=3", "nfs vers=3,nolock,addr=10.42.0.250"),  # the guide's
+    ("vers=3,lock,_netdev,nofail", "nfs vers=3,lock,addr=10.42.0.250"),
+    ("ro,x-systemd.automount", "nfs4 ro,addr=10.42.0.250"),
+    ("soft,addr=10.0.0.1", "nfs4 soft,addr=10.0.0.1"),
+])
+def test_nfs_mount_args(shell: list[str], options: str, expected: str) -> None:
+    assert sh(shell, "nodelib.sh", 'nbh_nfs_mount_args "$1" "$2"', options, "10.42.0.250") == (
+        0, expected)

@@ -40,3 +40,38 @@ nbh_mac_position() {
 nbh_node_name() {
     printf 'node%02d\n' "$1"
 }
+
+# nbh_nfs_mount_args OPTIONS SERVER: the type and options busybox mount needs for an NFS
+# line of /etc/fstab, printed as "<type> <options>".  busybox hands the options to the
+# kernel as text, so what only mount(8) understands goes (defaults, auto, nofail,
+# _netdev, x-...), addr=<server> comes in, v2/v3 get nolock (no statd on a node) and type
+# nfs, anything else nfs4.
+nbh_nfs_mount_args() {
+    _nbh_out='' _nbh_v23=no
+    _nbh_ifs=$IFS
+    IFS=,
+    set -f
+    for _nbh_o in $1; do
+        case "$_nbh_o" in
+            '' | defaults | auto | nofail | _netdev | user | nouser | x-*) continue ;;
+            vers=2 | vers=3 | nfsvers=2 | nfsvers=3) _nbh_v23=yes ;;
+        esac
+        _nbh_out=${_nbh_out:+$_nbh_out,}$_nbh_o
+    done
+    set +f
+    IFS=$_nbh_ifs
+    if [ $_nbh_v23 = yes ]; then
+        case ",$_nbh_out," in
+            *,lock,* | *,nolock,*) ;;
+            *) _nbh_out=${_nbh_out:+$_nbh_out,}nolock ;;
+        esac
+        _nbh_type=nfs
+    else
+        _nbh_type=nfs4
+    fi
+    case ",$_nbh_out," in
+        *,addr=*) ;;
+        *) _nbh_out=${_nbh_out:+$_nbh_out,}addr=$2 ;;
+    esac
+    echo "$_nbh_type $_nbh_out"
+}

@@ -20,10 +20,13 @@ echo "nbh-init: userspace started"
 # Steps only some roots have (the x86 root has none: its hostname came from the
 # initramfs's DHCP).  The Raspberry Pi roots bring the cluster's own boot steps:
 #   /lib/nbh/identity      who this node is: sets the hostname (MAC table, or DHCP)
+#   /lib/nbh/mounts        the NFS lines of /etc/fstab (the boot partition on /boot)
 #   /opt/mount_content.sh  the node's individual content directory and its lastrun record
 #   /lib/nbh/led           the LED the cluster switches on once a node is up
 [ -x /lib/nbh/identity ] && /lib/nbh/identity
 echo "nbh-init: hostname $(hostname)"
+# the NFS mounts /etc/fstab lists (the boot partition on /boot)
+[ -x /lib/nbh/mounts ] && /lib/nbh/mounts
 # The last "/" entry is the one in effect (an initramfs rootfs may be listed before it).
 awk '$2 == "/" { src = $1; type = $3 } END { print "nbh-init: root " src " type " type }' /proc/mounts
 [ -x /opt/mount_content.sh ] && /opt/mount_content.sh
