@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from harness.boot import catalogue
+from harness.boot import catalogue, causes
 from harness.boot.expect import BootExpectations
 from harness.boot.judges import Judge, judges_for
 from harness.boot.profiles import BootProfile
@@ -173,6 +173,8 @@ class StageMachine:
             server_log=list(self.tails.server_log),
             last_packets=list(self.tails.packets),
         )
+        row = causes.identify(stage, cause)
+        self.diagnosis.cause_id = row.id if row is not None else ""
 
     def expire(self, now: float) -> None:
         """Fail the current stage if its deadline has passed."""

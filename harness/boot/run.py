@@ -24,7 +24,8 @@ from harness.boot.machine import StageMachine
 from harness.boot.profiles import BootProfile
 from harness.boot.record import BootRecord
 from harness.boot.stages import Stage, StageStatus
-from harness.observe.events import Event, SshProbe
+from harness.errors import HarnessError
+from harness.observe.events import Event, PowerEvent, SshProbe
 
 Emit = Callable[[Event], None]
 
@@ -129,7 +130,18 @@ class BootRun:
             sources = self.target.start_sources(inbox.put, self.artifacts)
             t0 = clock.now()
             machine = StageMachine(self.profile, self.exp, t0, self.scale)
-            self.target.power_on(inbox.put)
+            try:
+                self.target.power_on(inbox.put)
+            except HarnessError as exc:  # the backend failed or timed out: a diagnosis
+                inbox.put(
+                    PowerEvent(
+                        t=clock.now(),
+                        node=self.exp.node,
+                        action="failed",
+                        backend="power",
+                        detail=str(exc),
+                    )
+                )
             decided = 0
             while not machine.finished:
                 at = machine.deadline_at()

@@ -17,6 +17,7 @@ from harness import clock
 from harness.boot.run import Emit, Source
 from harness.control.ipmi import Bmc, IpmiPower, IpmiTool
 from harness.control.power import QemuPower
+from harness.lab.consolewatch import ConsoleDropWatcher
 from harness.lab.lab import EmulatedLab
 from harness.lab.process import wait_exit
 from harness.lab.qemu import QemuMachine
@@ -120,6 +121,7 @@ class EmulatedTarget:
             sources.append(
                 ExitWatcher(self.node.name, process.pid, emit, lambda: process.returncode)
             )
+            sources.append(ConsoleDropWatcher(self.node.name, self._console, process.pid, emit))
         except BaseException:
             for source in reversed(sources):
                 source.stop()
@@ -312,6 +314,7 @@ class PiTarget(EmulatedTarget):
             self._later.add(
                 ExitWatcher(self.node.name, process.pid, emit, lambda: process.returncode)
             )
+            self._later.add(ConsoleDropWatcher(self.node.name, console, process.pid, emit))
             self.machine.cont()
             self._say(
                 emit,
