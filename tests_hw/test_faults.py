@@ -17,6 +17,7 @@ import pytest
 from harness.boot.profiles import get_profile
 from harness.errors import HarnessError
 from harness.faults import matrix
+from harness.faults.actions import FaultUnavailable
 from harness.faults.model import Fault, Observation
 from harness.faults.runner import boot_under_fault
 from harness.faults.table import FAULTS, TESTBEDS
@@ -93,13 +94,17 @@ def test_fault_is_diagnosed(
     node = next(n for n in lab.testbed.nodes if n.name == fault.node)
     profile = get_profile(node.profile)
     artifacts = run_dir / "faults" / fault.name
-    record = boot_under_fault(
-        fault,
-        lab,
-        artifacts,
-        deadline_scale=pytestconfig.getoption("--deadline-scale"),
-        progress=live_boot(pytestconfig, node.name, profile.name, len(profile.stages)),
-    )
+    try:
+        record = boot_under_fault(
+            fault,
+            lab,
+            artifacts,
+            deadline_scale=pytestconfig.getoption("--deadline-scale"),
+            progress=live_boot(pytestconfig, node.name, profile.name, len(profile.stages)),
+        )
+    except FaultUnavailable as exc:
+        matrix.skip(pytestconfig, fault.name, str(exc))
+        pytest.skip(f"{fault.name}: {exc}")
     report_boot(request, record, artifacts)
     observation = Observation.of(fault, record)
     matrix.add(pytestconfig, observation)

@@ -141,12 +141,18 @@ class StopDaemon:
         return f"stop {self.daemon}" + (f" after {self.at}" if self.at else "")
 
 
+class FaultUnavailable(LabError):
+    """This host cannot inject the fault (a kernel without the qdisc it needs)."""
+
+
 @dataclass
 class Netem:
-    """``tc qdisc ... netem <spec>`` on the node's tap (server to node), in the lab."""
+    """``tc qdisc add ... root <qdisc>`` on the node's tap (server to node), in the lab:
+    ``netem`` for loss and delay, ``tbf`` for a slow link (hosts without sch_netem)."""
 
     spec: tuple[str, ...]
     at: Stage | None = None
+    qdisc: str = "netem"
 
     def _tap(self, ctx: FaultContext) -> str:
         return ctx.lab.layout.tap_name(ctx.lab.testbed.nodes.index(ctx.node))
@@ -155,10 +161,20 @@ class Netem:
         argv = ctx.lab.ns.command("tc", "qdisc", *args)
         result = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
         if result.returncode != 0:
+            if "qdisc kind is unknown" in result.stderr:
+                raise FaultUnavailable(
+                    f"this host's kernel has no {self.qdisc} qdisc (`{' '.join(argv)}`: "
+                    f"{result.stderr.strip()})"
+                )
             raise LabError(f"{' '.join(argv)}: {result.stderr.strip()}")
 
+    def check_available(self, ctx: FaultContext) -> None:
+        """Raise :class:`FaultUnavailable` before the boot if the qdisc cannot be made."""
+        self.inject(ctx)
+        self.undo(ctx)
+
     def inject(self, ctx: FaultContext) -> None:
-        self._tc(ctx, "add", "dev", self._tap(ctx), "root", "netem", *self.spec)
+        self._tc(ctx, "add", "dev", self._tap(ctx), "root", self.qdisc, *self.spec)
         ctx.saved["netem"] = True
 
     def undo(self, ctx: FaultContext) -> None:
@@ -166,7 +182,7 @@ class Netem:
             self._tc(ctx, "del", "dev", self._tap(ctx), "root")
 
     def describe(self) -> str:
-        return "tc netem " + " ".join(self.spec)
+        return f"tc {self.qdisc} " + " ".join(self.spec)
 
 
 @dataclass

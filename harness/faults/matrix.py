@@ -17,10 +17,16 @@ import pytest
 from harness.faults.model import DIAGNOSIS_SLACK, Observation
 
 OBSERVATIONS = pytest.StashKey[list[Observation]]()
+SKIPPED = pytest.StashKey[list[str]]()
 
 
 def add(config: pytest.Config, observation: Observation) -> None:
     config.stash.setdefault(OBSERVATIONS, []).append(observation)
+
+
+def skip(config: pytest.Config, fault: str, reason: str) -> None:
+    """A fault this host cannot inject: listed under the matrix, never counted as passed."""
+    config.stash.setdefault(SKIPPED, []).append(f"{fault}: not injected: {reason}")
 
 
 def _secs(value: float | None) -> str:
@@ -73,21 +79,27 @@ def to_json(observations: list[Observation]) -> list[dict[str, Any]]:
     ]
 
 
-def write(run_dir: Path, observations: list[Observation]) -> None:
+def write(
+    run_dir: Path, observations: list[Observation], skipped: tuple[str, ...] | list[str] = ()
+) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "fault-matrix.txt").write_text("\n".join(matrix_lines(observations)) + "\n")
+    lines = [*matrix_lines(observations), *skipped]
+    (run_dir / "fault-matrix.txt").write_text("\n".join(lines) + "\n")
     (run_dir / "fault-matrix.json").write_text(json.dumps(to_json(observations), indent=1))
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     observations = config.stash.get(OBSERVATIONS, [])
-    if not observations:
+    skipped = config.stash.get(SKIPPED, [])
+    if not observations and not skipped:
         return
     terminalreporter.section("fault matrix")
     for line in matrix_lines(observations):
         terminalreporter.write_line(line, red=line.endswith(" NO"))
+    for line in skipped:
+        terminalreporter.write_line(line, yellow=True)
     from harness.plugin import RUN_DIR
 
     if RUN_DIR in config.stash:
-        write(config.stash[RUN_DIR], observations)
+        write(config.stash[RUN_DIR], observations, skipped)
         terminalreporter.write_line(f"fault matrix: {config.stash[RUN_DIR] / 'fault-matrix.txt'}")

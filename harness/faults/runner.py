@@ -38,6 +38,10 @@ def boot_under_fault(
     injected: list[Action] = []
     try:
         for action in fault.actions:
+            check = getattr(action, "check_available", None)
+            if check is not None:
+                check(ctx)
+        for action in fault.actions:
             if action.at is None:
                 injected.append(action)  # first: a half-done inject is undone too
                 action.inject(ctx)

@@ -73,10 +73,6 @@ def _not_in_mac_nodes(text: str, ctx: FaultContext) -> str:
     return re.sub(rf"(?m)^.*{re.escape(ctx.node.mac)}\n", "", text)
 
 
-def _no_tftp(text: str, ctx: FaultContext) -> str:
-    return re.sub(r"(?m)^(enable-tftp|tftp-root=).*\n", "", text)
-
-
 def _dtb(ctx: FaultContext) -> str:
     return "bcm2710-rpi-3-b-plus.dtb" if ctx.node.profile == "pi3bplus" else "bcm2710-rpi-3-b.dtb"
 
@@ -150,17 +146,18 @@ FAULTS: tuple[F, ...] = (
     # --- x86 PXE (iPXE -> pxelinux) ------------------------------------------------------
     F("x86-dhcp-server-down", "x86", "node02", (StopDaemon("dnsmasq"),), D, "dhcp-no-offer",
       "dnsmasq is not running: iPXE `No configuration methods succeeded`"),
-    F("x86-no-tftp", "x86", "node02",
-      (EditFile(DNSMASQ_CONF, _no_tftp, "no enable-tftp", ("dnsmasq",)),),
-      TF, "tftp-open-timeout", "DHCP answers, TFTP is off (PXE-E32 on a PXE ROM)"),
     F("x86-missing-pxelinux-config", "x86", "node02",
       (MoveAside(tftp_file(_pxelinux_cfg)),),
       TF, "tftp-file-missing", "the node's pxelinux.cfg/01-<mac> is missing"),
     F("x86-missing-kernel", "x86", "node02", (MoveAside(tftp_file("vmlinuz")),), TK,
       "tftp-file-missing", "the kernel pxelinux names is missing"),
-    F("x86-slow-lossy-tftp", "x86", "node02",
-      (Netem(("delay", "300ms", "loss", "10%"), at=Stage.DHCP),),
-      TF, "tftp-slow-or-lossy", "300 ms delay and 10 % loss from server to node"),
+    F("x86-slow-tftp", "x86", "node02",
+      (Netem(("rate", "32kbit", "burst", "4kbit", "latency", "10s"), at=Stage.DHCP,
+             qdisc="tbf"),),
+      TF, "tftp-slow-or-lossy", "the link to the node runs at 32 kbit/s once DHCP is done"),
+    F("x86-lossy-tftp", "x86", "node02",
+      (Netem(("loss", "30%", "delay", "50ms"), at=Stage.DHCP),),
+      TF, "tftp-slow-or-lossy", "30 % of the frames to the node are lost once DHCP is done"),
     F("power-backend-fails", "x86", "node03", (SwapPower(on="echo 'no route to CCU' >&2; exit 3"),),
       Stage.POWER_ON, "power-failed", "the power command exits non-zero"),
     F("power-backend-hangs", "x86", "node03", (SwapPower(on="sleep 600"),),
