@@ -165,3 +165,24 @@ FAULTS: tuple[F, ...] = (
 )
 
 BY_NAME: dict[str, F] = {f.name: f for f in FAULTS}
+
+
+def markdown_table() -> str:
+    """The rows as the fault table in ``docs/diagnosis.md`` (``python -m harness.faults.table``)."""
+    lines = [
+        "| fault | boots | injected by | expected |",
+        "|---|---|---|---|",
+    ]
+    for f in FAULTS:
+        how = "; ".join(a.describe() for a in f.actions) or "nothing (the mitigation is on)"
+        expected = "the boot passes" if f.stage is None else f"`{f.stage}` / `{f.cause_id}`"
+        lines.append(
+            f"| `{f.name}` | {f.testbed}: {f.node} | {how} ({f.why}) | {expected} |".replace(
+                "\n", " "
+            )
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown_table(), end="")

@@ -62,3 +62,10 @@ def test_the_matrix_says_yes_only_for_the_expected_stage_cause_and_time() -> Non
     lines = matrix_lines([good, wrong, late])
     assert lines[1].endswith("yes") and lines[2].endswith("NO") and lines[3].endswith("NO")
     assert lines[-1] == "1/3 faults diagnosed as expected"
+
+
+def test_the_doc_lists_every_row() -> None:
+    from harness.faults.table import markdown_table
+
+    doc = (REPO / "docs" / "diagnosis.md").read_text()
+    assert markdown_table() in doc, "regenerate: python -m harness.faults.table"
