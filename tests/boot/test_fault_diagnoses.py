@@ -54,3 +54,19 @@ def test_a_lastrun_record_root_may_not_write_points_at_root_squash() -> None:
     assert d is not None and d.stage == Stage.CONTENT_MOUNT
     assert d.cause_id == "root-squashed"
     assert "Permission denied" in d.cause
+
+
+def test_a_silent_hang_quotes_the_last_console_line_as_evidence() -> None:
+    events: list[Event] = []
+    for e in good_pi_boot(T0):
+        events.append(e)
+        if isinstance(e, ConsoleLine) and "userspace started" in e.text:
+            break
+    machine = _run(StageMachine(PI3B, PI_EXP, T0), events)
+    assert machine.diagnosis is None
+    at = machine.deadline_at()
+    assert at is not None
+    machine.expire(at)
+    d = machine.diagnosis
+    assert d is not None and d.stage == Stage.IDENTITY and d.cause_id == "node-hangs-silently"
+    assert [e.text for e in d.evidence] == [f"console node02: {events[-1].text}"]
