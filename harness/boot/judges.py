@@ -474,7 +474,11 @@ class IdentityJudge(Judge):
             )
 
     def explain_timeout(self) -> tuple[str, str]:
-        return ("the node did not report its hostname", "see the console")
+        return (
+            "the node did not report its hostname",
+            "the boot step after the node's last console line hangs (the evidence quotes "
+            "it): give it a timeout, or see why it waits",
+        )
 
 
 class ContentMountJudge(Judge):
