@@ -15,7 +15,7 @@ import re
 import socket
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.boot.stages import Stage
@@ -213,7 +213,6 @@ class SwapPower:
     off: str = "true"
     timeout: float | None = None  # default: the power_on deadline
     at: Stage | None = None
-    _saved: list[object] = field(default_factory=list)
 
     def inject(self, ctx: FaultContext) -> None:
         from harness.boot.profiles import get_profile

@@ -9,6 +9,7 @@ brings each testbed's lab up once.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from harness.boot.stages import Stage
 from harness.faults.actions import (
@@ -38,7 +39,7 @@ D, TF, TK, NFS, ID = (
 )
 
 
-def _address(ip: str):  # type: ignore[no-untyped-def]
+def _address(ip: str) -> Callable[[str, FaultContext], str]:
     """The node's dhcp-host line gives ``ip`` instead of its own address."""
 
     def change(text: str, ctx: FaultContext) -> str:
