@@ -1,21 +1,20 @@
 """Raspberry Pi netboot in the emulated lab: the server log has the shape of the cluster
-guide's, and the guide's typical misconfigurations are diagnosed at the right stage.
+guide's.
 
-Each fault is put into the session's lab on purpose and taken out again afterwards.
+The guide's typical misconfigurations (no pxe-service, wrong nfsroot, a node missing
+from /opt/mac_nodes, ...) are rows of the fault matrix: harness/faults/table.py,
+booted by tests_hw/test_faults.py.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from harness.boot.record import BootRecord
-from harness.boot.stages import Stage
 from harness.observe.serverlog import parse_line
 from harness.testbed import Node, Testbed
 
@@ -89,19 +88,6 @@ def _netbooting_pi(testbed: Testbed, profile: str) -> Node:
     pytest.skip(f"testbed {testbed.name} has no {profile} node")
 
 
-@contextmanager
-def edited(path: Path, change: Callable[[str], str]) -> Iterator[None]:
-    """``path`` changed for the duration, then restored byte for byte."""
-    original = path.read_bytes()
-    changed = change(original.decode())
-    assert changed != original.decode(), f"the edit did not change {path}"
-    path.write_text(changed)
-    try:
-        yield
-    finally:
-        path.write_bytes(original)
-
-
 def test_a_pi_boot_reads_its_files_as_in_the_guide(
     lab: Any, testbed: Testbed, boot_node: Callable[[Node], BootRecord]
 ) -> None:
@@ -123,46 +109,3 @@ def test_a_pi_boot_reads_its_files_as_in_the_guide(
 def _with_initramfs(shape: list[str], initrd: str) -> list[str]:
     at = shape.index("sent <kernel>") + 1
     return [*shape[:at], f"sent {initrd}", *shape[at:]]
-
-
-@pytest.mark.fault
-def test_no_pxe_service_line_fails_dhcp(
-    lab: Any, testbed: Testbed, boot_node: Callable[[Node], BootRecord]
-) -> None:
-    node = _netbooting_pi(testbed, "pi3bplus")
-    conf = lab.daemons["dnsmasq"].conf
-    try:
-        with edited(conf, lambda text: re.sub(r"(?m)^pxe-service=.*\n", "", text)):
-            lab.restart("dnsmasq")
-            record = boot_node(node)
-    finally:
-        lab.restart("dnsmasq")
-    assert record.diagnosis is not None, "booted without pxe-service"
-    assert record.diagnosis.stage == Stage.DHCP
-    assert "offer lacks 'Raspberry Pi Boot'" in record.diagnosis.cause
-
-
-@pytest.mark.fault
-def test_wrong_nfsroot_fails_nfs_root_with_the_nodes_own_error(
-    lab: Any, testbed: Testbed, boot_node: Callable[[Node], BootRecord]
-) -> None:
-    node = _netbooting_pi(testbed, "pi3bplus")
-    cmdline = lab.tftp_path("cmdline.txt")
-    with edited(cmdline, lambda text: text.replace(":/pxe/root", ":/pxe/wrongroot")):
-        record = boot_node(node)
-    assert record.diagnosis is not None and record.diagnosis.stage == Stage.NFS_ROOT
-    assert "/pxe/wrongroot" in record.diagnosis.cause
-    own = [e.text for e in record.diagnosis.evidence if e.source == "console"]
-    assert any("nbh-initramfs: nfs root mount failed" in text for text in own), own
-
-
-@pytest.mark.fault
-def test_node_missing_from_mac_nodes_fails_identity(
-    lab: Any, testbed: Testbed, boot_node: Callable[[Node], BootRecord]
-) -> None:
-    node = _netbooting_pi(testbed, "pi3bplus")
-    mac_nodes = lab.layout.server_path(f"{testbed.server.root}/opt/mac_nodes")
-    with edited(mac_nodes, lambda text: re.sub(rf"(?m)^.*{node.mac}\n", "", text)):
-        record = boot_node(node)
-    assert record.diagnosis is not None and record.diagnosis.stage == Stage.IDENTITY
-    assert f"{node.mac} is not in /opt/mac_nodes" in record.diagnosis.cause

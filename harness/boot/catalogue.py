@@ -125,7 +125,8 @@ CONSOLE_FAILURES: tuple[KnownFailure, ...] = (
         r"pi-rom: boot failed in (?:DISCOVERING|OFFERED|REQUESTING): (.*)",
         Stage.DHCP,
         "the emulated boot ROM gave up on DHCP: {0}",
-        'check that dnsmasq answers the Pi\'s MAC with pxe-service=0,"Raspberry Pi Boot"',
+        "check that dnsmasq runs and serves the node's network, and answers the Pi's MAC "
+        'with pxe-service=0,"Raspberry Pi Boot"',
     ),
     _k(
         r"pi-rom: boot failed in (?:TFTP_BOOTCODE|SECOND_DHCP|TFTP_FIRMWARE): (.*)",
@@ -144,6 +145,24 @@ CONSOLE_FAILURES: tuple[KnownFailure, ...] = (
         None,
         "the emulated boot ROM failed: {0}",
         "read the pi-rom lines before it",
+    ),
+    _k(
+        r"nbh-console: console connection closed while the node runs",
+        None,
+        "the console connection closed while the node runs",
+        "reconnect the console (serial server, SOL session); the node itself may be fine",
+    ),
+    _k(
+        r"Internal error: Oops[^:]*: ?(.*)",
+        None,
+        "kernel Oops: {0}",
+        "a kernel bug or broken driver: read the trace after it; try another kernel",
+    ),
+    _k(
+        r"(?:^|\] )BUG: (.*)",
+        None,
+        "kernel BUG: {0}",
+        "a kernel bug or broken driver: read the trace after it; try another kernel",
     ),
     _k(
         r"Kernel panic - not syncing: (.*)",

@@ -474,7 +474,11 @@ class IdentityJudge(Judge):
             )
 
     def explain_timeout(self) -> tuple[str, str]:
-        return ("the node did not report its hostname", "see the console")
+        return (
+            "the node did not report its hostname",
+            "the boot step after the node's last console line hangs (the evidence quotes "
+            "it): give it a timeout, or see why it waits",
+        )
 
 
 class ContentMountJudge(Judge):
@@ -483,14 +487,30 @@ class ContentMountJudge(Judge):
     stage = Stage.CONTENT_MOUNT
     _mounted = re.compile(r"nbh-init: content mounted (\S+) on (\S+)")
     _lastrun = re.compile(r"nbh-init: lastrun (\S+)")
+    _lastrun_failed = re.compile(r"nbh-init: lastrun failed (\S+)")
 
     def __init__(self, exp: BootExpectations) -> None:
         super().__init__(exp)
         self.mounted = False
+        self.denied: str | None = None  # the last "Permission denied" line before
 
     def observe(self, event: Event) -> None:
         if self.is_my_console(event):
             assert isinstance(event, ConsoleLine)
+            if "Permission denied" in event.text:
+                self.denied = event.text.strip()
+            failed = self._lastrun_failed.search(event.text)
+            if failed and self.mounted:
+                why = f" ({self.denied})" if self.denied else ""
+                self.fail_at(
+                    event,
+                    f"the node could not write its lastrun record {failed.group(1)}{why}",
+                    "root on the node must be root on the server: export with no_root_squash, "
+                    "and check the owner of the node's content directory"
+                    if self.denied
+                    else "check that the content directory is writable for the node",
+                )
+                return
             m = self._mounted.search(event.text)
             if m and not self.mounted:
                 if self.exp.content and m.group(1) != self.exp.content:

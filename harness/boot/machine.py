@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from harness.boot import catalogue
+from harness.boot import catalogue, causes
 from harness.boot.expect import BootExpectations
 from harness.boot.judges import Judge, judges_for
 from harness.boot.profiles import BootProfile
@@ -72,6 +72,7 @@ class StageMachine:
         self.active = active
         self.index = 0
         self.tails = Tails()
+        self.last_console: ConsoleLine | None = None
         self.diagnosis: Diagnosis | None = None
         if active:
             self.results[active[0]].start = t0
@@ -173,6 +174,8 @@ class StageMachine:
             server_log=list(self.tails.server_log),
             last_packets=list(self.tails.packets),
         )
+        row = causes.identify(stage, cause)
+        self.diagnosis.cause_id = row.id if row is not None else ""
 
     def expire(self, now: float) -> None:
         """Fail the current stage if its deadline has passed."""
@@ -182,12 +185,17 @@ class StageMachine:
         stage = self.current
         assert stage is not None
         cause, fix = self.judges[stage].explain_timeout()
+        if not self.judges[stage].evidence and self.last_console is not None:
+            # A silent stage: the last thing the node said is where it stopped.
+            self.judges[stage].evidence.append(Evidence.of(self.last_console))
         deadline = self.results[stage].deadline
         self._fail(stage, at, f"{cause} (deadline {deadline:.0f} s)", fix)
 
     def _keep_tail(self, event: Event) -> None:
         if isinstance(event, ConsoleLine) and event.node == self.exp.node:
             self.tails.console.append(event.text)
+            if event.text.strip():
+                self.last_console = event
         elif isinstance(event, ServerLogLine):
             self.tails.server_log.append(event.raw)
         elif isinstance(event, DhcpPacket | TftpRequest | TftpError | TftpTransfer | NfsActivity):

@@ -73,9 +73,12 @@ class Diagnosis:
     console_tail: list[str] = field(default_factory=list)
     server_log: list[str] = field(default_factory=list)
     last_packets: list[str] = field(default_factory=list)
+    cause_id: str = ""  # the row of harness.boot.causes (docs/diagnosis.md); "" if none
 
     def __str__(self) -> str:
         lines = [f"{self.node}: boot failed at stage {self.stage}: {self.cause}"]
+        if self.cause_id:
+            lines.append(f"  cause id: {self.cause_id} (docs/diagnosis.md)")
         if self.fix:
             lines.append(f"  fix: {self.fix}")
         if self.evidence:
@@ -97,6 +100,7 @@ class Diagnosis:
             "node": self.node,
             "stage": str(self.stage),
             "cause": self.cause,
+            "cause_id": self.cause_id,
             "fix": self.fix,
             "evidence": [e.to_json(t0) for e in self.evidence],
             "console_tail": self.console_tail,

@@ -24,7 +24,7 @@ from harness.boot.machine import StageMachine
 from harness.boot.profiles import BootProfile
 from harness.boot.record import BootRecord
 from harness.boot.stages import Stage, StageStatus
-from harness.errors import PowerError
+from harness.errors import HarnessError, PowerError
 from harness.observe.events import Event, PowerEvent, SshProbe
 
 Emit = Callable[[Event], None]
@@ -134,16 +134,23 @@ class BootRun:
             sources = self.target.start_sources(inbox.put, self.artifacts)
             t0 = clock.now()
             machine = StageMachine(self.profile, self.exp, t0, self.scale)
-            if off_failed is None:
-                self.target.power_on(inbox.put)
-            else:
+            backend = getattr(getattr(self.target, "power", None), "backend", "node's")
+            failed = None
+            if off_failed is not None:
+                failed = f"switching it off before the boot: {off_failed}"
+            if failed is None:
+                try:
+                    self.target.power_on(inbox.put)
+                except HarnessError as exc:  # the backend failed or timed out: a diagnosis
+                    failed = str(exc)
+            if failed is not None:
                 inbox.put(
                     PowerEvent(
                         t=clock.now(),
                         node=self.target.name,
                         action="failed",
-                        backend=getattr(getattr(self.target, "power", None), "backend", "node's"),
-                        detail=f"switching it off before the boot: {off_failed}",
+                        backend=backend,
+                        detail=failed,
                     )
                 )
             decided = 0

@@ -21,6 +21,7 @@ from harness.control.ipmi import Bmc, IpmiPower, IpmiTool
 from harness.control.power import QemuPower
 from harness.control.powerall import PowerallPower, powerall_power
 from harness.errors import LabError, PowerError
+from harness.lab.consolewatch import ConsoleDropWatcher
 from harness.lab.lab import EmulatedLab
 from harness.lab.process import wait_exit
 from harness.lab.qemu import QemuMachine
@@ -175,6 +176,10 @@ class EmulatedTarget:
             plug = self.plug()
             if plug is not None:
                 sources.append(plug)
+            if self._console is not None:  # a SOL console reports its own loss
+                sources.append(
+                    ConsoleDropWatcher(self.node.name, self._console, process.pid, emit)
+                )
         except BaseException:
             for source in reversed(sources):
                 source.stop()
@@ -429,6 +434,7 @@ class PiTarget(EmulatedTarget):
             self._later.add(
                 ExitWatcher(self.node.name, process.pid, emit, lambda: process.returncode)
             )
+            self._later.add(ConsoleDropWatcher(self.node.name, console, process.pid, emit))
             self.machine.cont()
             self._say(
                 emit,

@@ -56,6 +56,7 @@ def record_from_json(data: dict[str, Any]) -> BootRecord:
             console_tail=list(d.get("console_tail", [])),
             server_log=list(d.get("server_log", [])),
             last_packets=list(d.get("last_packets", [])),
+            cause_id=d.get("cause_id", ""),
         )
     duration = data.get("duration")
     return BootRecord(
