@@ -93,8 +93,7 @@ def test_workers_of_one_run_share_the_lab_and_the_last_one_removes_it(
                 proc.wait()
 
 
-@pytest.mark.boot
-@pytest.mark.slow
+@pytest.mark.slow  # not `boot`: its testbed is its own, whatever --testbed says
 def test_n4_boots_four_nodes_at_once_each_held_by_one_worker(
     pytestconfig: pytest.Config, tmp_path: Path
 ) -> None:
