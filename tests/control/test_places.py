@@ -11,10 +11,9 @@ and no lab are needed: the hold is the harness's, the boot is left out.
 from __future__ import annotations
 
 import os
-import select
+import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import pytest
 
 from harness.control.holds import ALLOCATION_LOG, AllocationLog, overlaps
 from harness.control.places import CoordinatorError, PlaceHolds, labgrid_client
+from harness.lab.logwait import wait_for_line
 
 ROOT = Path(__file__).resolve().parents[2]
 TESTBED = ROOT / "devices" / "emulated-fleet.yaml"
@@ -42,26 +42,17 @@ def coordinator(tmp_path: Path) -> Iterator[str]:
     workdir = tmp_path / "coordinator"
     workdir.mkdir()
     binary = Path(labgrid_client()).with_name("labgrid-coordinator")
-    proc = subprocess.Popen(
-        [str(binary), "--listen", "127.0.0.1:0"],
-        cwd=workdir,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    out = workdir / "coordinator.log"
+    with out.open("wb") as log:
+        proc = subprocess.Popen(
+            [str(binary), "--listen", "127.0.0.1:0"], cwd=workdir, stdout=log, stderr=log
+        )
     try:
-        assert proc.stdout is not None
-        deadline = time.monotonic() + 30
-        address = None
-        while address is None:
-            left = deadline - time.monotonic()
-            assert left > 0, "labgrid-coordinator did not say where it listens within 30 s"
-            ready, _, _ = select.select([proc.stdout], [], [], left)
-            if ready:
-                line = proc.stdout.readline()
-                assert line, f"labgrid-coordinator exited: {proc.wait()}"
-                if line.startswith("listening on "):
-                    address = line.split()[-1]
+        # a loaded host starts Python slowly
+        wait_for_line(out, "listening on ", timeout=120, pid=proc.pid, what="labgrid-coordinator")
+        m = re.search(r"listening on (\S+)\n", out.read_text())
+        assert m is not None, out.read_text()
+        address = m.group(1)
         yield address
     finally:
         proc.terminate()
