@@ -224,9 +224,11 @@ class FleetBoot:
         self.say = say or (lambda _text: None)
 
     def _boot_one(self, node: Node, out: dict[str, NodeResult]) -> None:
-        from harness.lab.target import target_for
+        from harness.lab.target import PiTarget, target_for
 
         target = target_for(self.lab, node)
+        if isinstance(target, PiTarget):
+            target.rom_time_scale = self.scale
         try:
             profile = get_profile(node.profile)
             tftp_root = str(self.lab.layout.server_path(self.lab.testbed.server.tftp_root))
