@@ -150,12 +150,15 @@ def test_xdist_workers_share_the_run_directory_and_log_their_holds(
     result = project.runpytest_subprocess(
         "-n", "2", "--reports", str(reports), "--lab-name", f"t{os.getpid()}", *NO_LABGRID
     )
+    assert result.ret == 0, result.stdout.str()[-3000:] + result.stderr.str()[-2000:]
     result.assert_outcomes(passed=2)
-    (run,) = [p for p in reports.iterdir() if p.is_dir()]
+    runs = [p for p in reports.iterdir() if p.is_dir()]
+    assert len(runs) == 1, runs
+    run = runs[0]
     lines = [json.loads(line) for line in (run / "allocations.jsonl").read_text().splitlines()]
     assert sorted(line["node"] for line in lines) == ["node02", "node03"]
     assert {line["how"] for line in lines} == {"file-lock"}
     assert all(line["worker"].startswith("gw") for line in lines)
     written = sorted(p.relative_to(run).as_posix() for p in run.glob("gw*/*.txt"))
-    assert [w.split("/")[1] for w in written] == ["node02.txt", "node03.txt"]
+    assert sorted(w.split("/")[1] for w in written) == ["node02.txt", "node03.txt"]
     assert {w.split("/")[0] for w in written} == {line["worker"] for line in lines}
