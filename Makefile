@@ -18,6 +18,7 @@ test: deps venv images lint
 	$(VENV)/bin/pytest tests tests_hw $(PYTEST_ARGS)
 	$(VENV)/bin/pytest tests_hw -m "boot or provision" --testbed devices/emulated-x86.yaml $(PYTEST_ARGS)
 	$(VENV)/bin/pytest tests_hw -m boot --testbed devices/emulated-pi-machines.yaml $(PYTEST_ARGS)
+	$(VENV)/bin/pytest tests_hw/test_fleet.py -m boot --testbed devices/emulated-fleet.yaml $(PYTEST_ARGS)
 	NBH_BMC_PASSWORD=nbh-lab-only $(VENV)/bin/pytest tests_hw -m boot --testbed devices/emulated-ipmi.yaml $(PYTEST_ARGS)
 
 deps:

@@ -47,6 +47,7 @@ TESTBED = pytest.StashKey[Testbed]()
 RUN_DIR = pytest.StashKey[Path]()
 RECORDS = pytest.StashKey[list[BootRecord]]()
 BOOTS = pytest.StashKey[list[tuple[str, BootRecord]]]()  # (test node id, record)
+RUN_ID = pytest.StashKey[str]()
 FINISHED = pytest.StashKey[Any]()  # harness.report.session.Finished, for the summary
 
 
@@ -81,6 +82,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     from harness.canary.fixture import add_options
 
     add_options(group)
+    group.addoption(
+        "--hold-timeout",
+        type=float,
+        default=3600.0,
+        help="seconds to wait for a node another session holds (default 3600)",
+    )
     group.addoption(
         "--no-boot-history",
         action="store_true",
@@ -134,13 +141,39 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("node", nodes, ids=[n.name for n in nodes], scope="function")
 
 
+def _run_id(config: pytest.Config) -> str:
+    """The run's id: the xdist controller's, handed to its workers (one run directory)."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and "nbh_run_id" in workerinput:
+        return str(workerinput["nbh_run_id"])
+    if RUN_ID not in config.stash:
+        config.stash[RUN_ID] = (
+            os.environ.get("NBH_RUN_ID") or time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
+        )
+    return config.stash[RUN_ID]
+
+
+def _shared_run_dir(config: pytest.Config) -> Path:
+    """``reports/<run-id>/``: shared by the xdist workers of a run (the allocation log)."""
+    base = config.getoption("--reports")
+    root = Path(base) if base else config.rootpath / "reports"
+    return root / _run_id(config)
+
+
 def _run_dir(config: pytest.Config) -> Path:
+    """This session's report directory: the run's, or ``<run>/<gwN>/`` for an xdist
+    worker (each worker writes its own run.json and artifacts)."""
     if RUN_DIR not in config.stash:
-        base = config.getoption("--reports")
-        root = Path(base) if base else config.rootpath / "reports"
-        run_id = os.environ.get("NBH_RUN_ID") or time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
-        config.stash[RUN_DIR] = root / run_id
+        shared = _shared_run_dir(config)
+        worker = os.environ.get("PYTEST_XDIST_WORKER") if hasattr(config, "workerinput") else None
+        config.stash[RUN_DIR] = shared / worker if worker else shared
     return config.stash[RUN_DIR]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist controller: every worker gets the controller's run id."""
+    node.workerinput["nbh_run_id"] = _run_id(node.config)
 
 
 # --- fixtures ---------------------------------------------------------------------------
@@ -174,7 +207,10 @@ def lab(pytestconfig: pytest.Config, testbed: Testbed) -> Iterator[Any]:
     def say(message: str) -> None:
         live_line(pytestconfig, f"[harness] {message}")
 
-    lab = EmulatedLab(testbed, pytestconfig.getoption("--lab-name"), progress=say)
+    # xdist workers of one run share the lab (PYTEST_XDIST_TESTRUNUID identifies the run)
+    worker = hasattr(pytestconfig, "workerinput")
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID") if worker else None
+    lab = EmulatedLab(testbed, pytestconfig.getoption("--lab-name"), progress=say, run=run)
     previous = _sigterm_as_interrupt()
     try:
         try:
@@ -246,26 +282,73 @@ def _sigterm_as_interrupt() -> Any:
     return signal.signal(signal.SIGTERM, handler)
 
 
+@pytest.fixture(scope="session")
+def node_holds(pytestconfig: pytest.Config, testbed: Testbed) -> Iterator[Any]:
+    """Holds nodes for this session, one holder at a time per node: labgrid places
+    through ``--lg-coordinator``, or a file lock per node on this host.  Every hold is a
+    line in the run's allocation log (``reports/<run>/allocations.jsonl``)."""
+    from harness.control.holds import ALLOCATION_LOG, AllocationLog, LocalHolds
+
+    log = AllocationLog(_shared_run_dir(pytestconfig) / ALLOCATION_LOG)
+    timeout = pytestconfig.getoption("--hold-timeout")
+    coordinator = lg_coordinator(pytestconfig)
+    if coordinator:
+        from harness.control.places import PlaceHolds
+
+        places = PlaceHolds(coordinator, testbed.name, log, timeout=timeout)
+        try:
+            places.ensure_places([n.name for n in testbed.nodes])
+        except HarnessError as exc:
+            pytest.fail(f"labgrid coordinator {coordinator}: {exc}", pytrace=False)
+        yield places
+        return
+    scope = pytestconfig.getoption("--lab-name") or testbed.name
+    if testbed.is_emulated and not pytestconfig.getoption("--lab-name"):
+        from harness.lab.lab import default_lab_name
+
+        scope = default_lab_name(testbed)
+    yield LocalHolds(scope, log, timeout=timeout)
+
+
+def lg_coordinator(config: pytest.Config) -> str | None:
+    """The labgrid coordinator that hands out the nodes: labgrid's own pytest option
+    ``--lg-coordinator HOST:PORT`` (labgrid's plugin defines it), else $LG_COORDINATOR.
+    None: nodes are held with a file lock per node on this host."""
+    option = getattr(config.option, "lg_coordinator", None)
+    return option or os.environ.get("LG_COORDINATOR") or None
+
+
 @pytest.fixture
 def boot_node(
     request: pytest.FixtureRequest,
     pytestconfig: pytest.Config,
     testbed: Testbed,
     run_dir: Path,
+    node_holds: Any,
 ) -> Iterator[Callable[..., BootRecord]]:
     """Boot a node and judge every stage: ``record = boot_node(node)``.
 
-    The node boots in the session's lab, or in ``boot_node(node, lab=other)``.  It is
-    switched off again when the test ends.  Per-stage status and duration become JUnit
-    properties; the record joins the end-of-run stage table.
+    The node is held for the test first (see ``node_holds``: no other worker or session
+    boots it meanwhile).  It boots in the session's lab, or in ``boot_node(node,
+    lab=other)``, and is switched off again and released when the test ends.  Per-stage
+    status and duration become JUnit properties; the record joins the end-of-run stage
+    table.
     """
     from harness.lab.target import EmulatedTarget, target_for
 
     targets: list[EmulatedTarget] = []
+    held = contextlib.ExitStack()
+    held_nodes: set[str] = set()
 
     def boot(node: Node, lab: Any = None) -> BootRecord:
         if lab is None:
             lab = request.getfixturevalue("lab")
+        if node.name not in held_nodes:
+            try:
+                held.enter_context(node_holds.hold(node.name, request.node.nodeid))
+            except HarnessError as exc:
+                pytest.fail(str(exc), pytrace=False)
+            held_nodes.add(node.name)
         target = target_for(lab, node)
         target.observe = pytestconfig.getoption("--observe") or lab.testbed.server.observe
         targets.append(target)
@@ -291,9 +374,10 @@ def boot_node(
         report_boot(request, record, artifacts)
         return record
 
-    yield boot
-    for target in targets:
-        target.power_off()
+    with held:
+        yield boot
+        for target in targets:
+            target.power_off()
 
 
 def _sizes(tftp: Path, names: tuple[str, ...]) -> dict[str, int]:
@@ -391,7 +475,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     history: Path | None = None
     if not config.getoption("--no-boot-history"):
         option = config.getoption("--boot-history")
-        history = Path(option) if option else run_dir.parent / HISTORY
+        history = Path(option) if option else _shared_run_dir(config).parent / HISTORY
     # Test outcomes as the terminal summary counts them (no terminal: boots only).
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     stats = getattr(reporter, "stats", {})

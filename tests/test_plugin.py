@@ -129,3 +129,36 @@ def test_stage_table_and_junit_stage_properties(project: pytest.Pytester) -> Non
     assert '<property name="stage.dhcp.duration" value="1.200"' in xml
     assert '<property name="testbed" value="emulated-x86"' in xml
     assert '<property name="harness_version"' in xml
+
+
+def test_xdist_workers_share_the_run_directory_and_log_their_holds(
+    project: pytest.Pytester,
+) -> None:
+    """Under ``-n 2`` every worker writes to ``<run>/<gwN>/`` of one run directory, and
+    the nodes they hold are in the run's allocation log."""
+    import json
+    import os
+
+    project.makepyfile(
+        """
+        def test_each(node, node_holds, run_dir):
+            with node_holds.hold(node.name, "t"):
+                (run_dir / f"{node.name}.txt").write_text("held")
+        """
+    )
+    reports = project.path / "reports"
+    result = project.runpytest_subprocess(
+        "-n", "2", "--reports", str(reports), "--lab-name", f"t{os.getpid()}", *NO_LABGRID
+    )
+    assert result.ret == 0, result.stdout.str()[-3000:] + result.stderr.str()[-2000:]
+    result.assert_outcomes(passed=2)
+    runs = [p for p in reports.iterdir() if p.is_dir()]
+    assert len(runs) == 1, runs
+    run = runs[0]
+    lines = [json.loads(line) for line in (run / "allocations.jsonl").read_text().splitlines()]
+    assert sorted(line["node"] for line in lines) == ["node02", "node03"]
+    assert {line["how"] for line in lines} == {"file-lock"}
+    assert all(line["worker"].startswith("gw") for line in lines)
+    written = sorted(p.relative_to(run).as_posix() for p in run.glob("gw*/*.txt"))
+    assert sorted(w.split("/")[1] for w in written) == ["node02.txt", "node03.txt"]
+    assert {w.split("/")[0] for w in written} == {line["worker"] for line in lines}

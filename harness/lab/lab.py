@@ -75,6 +75,7 @@ class EmulatedLab:
         persistent: bool = False,
         cache_dir: Path | None = None,
         provision: bool = True,
+        run: str | None = None,
     ) -> None:
         if not testbed.is_emulated:
             raise LabError(
@@ -95,6 +96,10 @@ class EmulatedLab:
         self.accel = "tcg"
         self.accel_reason = ""
         self.attached = False  # True when reusing a lab someone else brought up
+        # The test run this session belongs to (pytest-xdist's testrunuid): the workers
+        # of one run share one lab; the first brings it up, the last tears it down.
+        self.run = run
+        self.shared = False  # True when a worker of our run brought the lab up
         self._state: LabState | None = None
         self._machines: dict[str, QemuMachine] = {}
         self.images: dict[str, Any] = {}
@@ -104,13 +109,14 @@ class EmulatedLab:
 
     # --- lifecycle ----------------------------------------------------------------------
 
-    def _lock(self) -> filelock.FileLock:
-        return lab_lock(self.layout.name)
+    def _lock(self, timeout: float = 120) -> filelock.FileLock:
+        return lab_lock(self.layout.name, timeout=timeout)
 
     def up(self) -> EmulatedLab:
         require_root()
         require_tools()
-        with self._lock():
+        # Workers of one run wait here while the first one builds the lab.
+        with self._lock(timeout=UP_LOCK_TIMEOUT):
             existing = LabState.load(self.layout.state_file)
             if existing is not None:
                 if self._can_attach(existing):
@@ -119,9 +125,13 @@ class EmulatedLab:
                     )
                     self._attach(existing)
                     return self
-                if existing.owner is not None and existing.owner.alive():
+                if self._can_share(existing):
+                    self._share(existing)
+                    return self
+                user = existing.live_user()
+                if user is not None:
                     raise LabError(
-                        f"lab {self.layout.name} is in use by pid {existing.owner.pid}; "
+                        f"lab {self.layout.name} is in use by pid {user.pid}; "
                         "fix: wait for that run, or use another lab name (--lab-name)"
                     )
                 what = "stale lab left by a crashed run" if existing.is_stale() else "lab"
@@ -139,6 +149,8 @@ class EmulatedLab:
                 testbed=str(Path(self.testbed.path).resolve()) if self.testbed.path else "",
                 testbed_digest=testbed_digest(self.testbed),
                 owner=None if self.persistent else Owner.me(),
+                run=None if self.persistent else self.run,
+                users=[] if self.persistent else [Owner.me()],
             )
             self._state.save(self.layout.state_file)
             try:
@@ -158,6 +170,32 @@ class EmulatedLab:
             and state.testbed_digest == testbed_digest(self.testbed)
             and self.ns.exists()
             and all(p.is_running() for p in state.processes if not p.name.startswith("qemu-"))
+        )
+
+    def _can_share(self, state: LabState) -> bool:
+        """The lab is up for our own run (another xdist worker brought it up)."""
+        return (
+            self.run is not None
+            and state.run == self.run
+            and state.ready
+            and state.live_user() is not None
+            and state.testbed_digest == testbed_digest(self.testbed)
+            and self.ns.exists()
+        )
+
+    def _share(self, state: LabState) -> None:
+        me = Owner.me()
+
+        def join(st: LabState) -> None:
+            st.users = [u for u in st.users if u != me and u.alive()] + [me]
+
+        self._state = LabState.update(self.layout.state_file, join) or state
+        self.shared = True
+        self.daemons = daemons_for(self.layout, self.testbed)
+        self._load_images()
+        self.progress(
+            f"lab {self.layout.name}: sharing the lab of this run "
+            f"({len(self._state.users)} users)"
         )
 
     def _attach(self, state: LabState) -> None:
@@ -334,9 +372,21 @@ class EmulatedLab:
             if self.attached or self._state is None:
                 return
             state = LabState.load(self.layout.state_file)
-            owner = state.owner if state is not None else None
-            if owner is not None and owner.pid != os.getpid() and owner.alive():
-                return  # no longer ours: someone removed ours and brought up their own
+            if state is not None and self.run is not None and state.run == self.run:
+                me = Owner.me()
+                if any(u != me and u.alive() for u in state.users):
+                    # other workers of our run still use it: the last one removes it
+
+                    def leave(st: LabState) -> None:
+                        st.users = [u for u in st.users if u != me and u.alive()]
+
+                    LabState.update(self.layout.state_file, leave)
+                    self._state = None
+                    return
+            else:
+                owner = state.owner if state is not None else None
+                if owner is not None and owner.pid != os.getpid() and owner.alive():
+                    return  # no longer ours: someone removed ours and brought up their own
             self._teardown(state or self._state)
             self._state = None
 
@@ -499,19 +549,25 @@ def remove_lab_by_name(name: str, *, force: bool = False) -> None:
     layout = LabLayout(name)
     with lab_lock(name):
         state = LabState.load(layout.state_file)
-        if state is not None and state.owner is not None and state.owner.alive() and not force:
+        user = state.live_user() if state is not None else None
+        if user is not None and not force:
             raise LabError(
-                f"lab {name} belongs to a running session (pid {state.owner.pid}), which "
+                f"lab {name} belongs to a running session (pid {user.pid}), which "
                 "removes it when it ends; fix: wait for it, or use --force"
             )
         remove_lab(layout, state)
 
 
-def lab_lock(name: str) -> filelock.FileLock:
+def lab_lock(name: str, timeout: float = 120) -> filelock.FileLock:
     """Serialises bringing a lab up and down between processes."""
     locks = run_base() / "locks"
     locks.mkdir(parents=True, exist_ok=True)
-    return filelock.FileLock(str(locks / f"{name}.lock"), timeout=120)
+    return filelock.FileLock(str(locks / f"{name}.lock"), timeout=timeout)
+
+
+#: How long ``up`` waits for the lab lock: another worker of the run may be building the
+#: lab (images from the cache, the server module provisioned over SSH) meanwhile.
+UP_LOCK_TIMEOUT = 900.0
 
 
 def lab_status(name: str) -> dict[str, Any]:
@@ -524,7 +580,7 @@ def lab_status(name: str) -> dict[str, Any]:
         "state_file": str(layout.state_file) if state else None,
         "namespace": ns.name if ns.exists() else None,
         "links": ns.link_names() if ns.exists() else [],
-        "owner": None if state is None or state.owner is None else state.owner.pid,
+        "owner": _owner_pid(state),
         "stale": bool(state and state.is_stale()),
         "ready": bool(state and state.ready),
         "processes": [
@@ -545,3 +601,12 @@ def known_labs() -> list[str]:
         n[len(NAMESPACE_PREFIX) :] for n in list_namespaces() if n.startswith(NAMESPACE_PREFIX)
     }
     return sorted(names)
+
+
+def _owner_pid(state: LabState | None) -> int | None:
+    """The pid of the session a lab belongs to: a worker of its run still using it, or
+    the one that brought it up."""
+    if state is None or state.owner is None:
+        return None
+    user = state.live_user()
+    return (user or state.owner).pid

@@ -50,6 +50,12 @@ class LabState:
     owner: Owner | None
     processes: list[ProcessRecord] = field(default_factory=list)
     ready: bool = False
+    #: the test run the lab belongs to (pytest-xdist's testrunuid): workers of that run
+    #: attach to it; None for a single-process session
+    run: str | None = None
+    #: every process of that run using the lab, the owner included; the last one to
+    #: leave tears the lab down
+    users: list[Owner] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -61,6 +67,8 @@ class LabState:
             "owner": None if self.owner is None else vars(self.owner),
             "processes": [p.to_json() for p in self.processes],
             "ready": self.ready,
+            "run": self.run,
+            "users": [vars(u) for u in self.users],
         }
 
     @classmethod
@@ -75,11 +83,25 @@ class LabState:
             owner=None if owner is None else Owner(int(owner["pid"]), int(owner["start_time"])),
             processes=[ProcessRecord.from_json(p) for p in data.get("processes", [])],
             ready=bool(data.get("ready", False)),
+            run=None if data.get("run") is None else str(data["run"]),
+            users=[Owner(int(u["pid"]), int(u["start_time"])) for u in data.get("users", [])],
         )
 
     def is_stale(self) -> bool:
-        """A lab whose owner died without tearing it down."""
-        return self.owner is not None and not self.owner.alive()
+        """A lab whose owner (and every process of its run using it) died without
+        tearing it down."""
+        return self.owner is not None and self.live_user() is None
+
+    def live_user(self) -> Owner | None:
+        """A running process this lab belongs to: its owner, or another worker of the
+        owner's run still using it (None for a lab of ``harness lab up``)."""
+        if self.owner is None:
+            return None
+        # the run's users when it records them (the owner may have left before the rest)
+        for user in self.users or [self.owner]:
+            if user.alive():
+                return user
+        return None
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

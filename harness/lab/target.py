@@ -309,6 +309,9 @@ class PiTarget(EmulatedTarget):
         self._thread: threading.Thread | None = None
         self._artifacts: Path | None = None
         self._emit: Emit | None = None
+        # Stretches the emulated ROM's whole-file TFTP limit on a loaded host (the fleet
+        # boot passes its deadline scale): many ROMs share one Python process.
+        self.rom_time_scale = 1.0
 
     def power_off(self) -> None:
         if self.relay is None:
@@ -395,6 +398,9 @@ class PiTarget(EmulatedTarget):
 
         try:
             board = Board.of(self.node.profile, self.node.board_serial, self.node.mac)
+            if self.rom_time_scale != 1.0:
+                limit = board.profile.tftp_file_timeout_s * self.rom_time_scale
+                board = replace(board, profile=replace(board.profile, tftp_file_timeout_s=limit))
             firmware = load_firmware(PI_FIRMWARE_DATA[self.node.profile])
             with TapIO.open(self.machine.config.tap, self.lab.ns) as tap:
                 result = PiRom(

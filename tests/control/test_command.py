@@ -31,7 +31,7 @@ def test_a_failing_command_is_one_line_with_its_last_output() -> None:
 def test_a_hanging_command_is_killed_at_its_deadline() -> None:
     power = CommandPower("node03", "sleep 30 & sleep 30", "true", timeout=0.5)
     started = time.monotonic()
-    with pytest.raises(PowerError, match="did not finish within 0.5 s"):
+    with pytest.raises(PowerError, match=r"did not finish within 0\.5 s"):
         power.on()
     assert time.monotonic() - started < 5
 

@@ -58,3 +58,31 @@ def test_reused_pid_is_not_the_recorded_process() -> None:
     impostor = ProcessRecord(name="me", pid=record.pid, start_time=record.start_time + 1)
     assert record.is_running()
     assert not impostor.is_running()
+
+
+def test_a_shared_lab_lives_while_any_worker_of_its_run_does(tmp_path: Path) -> None:
+    """xdist workers of one run share a lab: it is stale only once none of them runs,
+    even if the worker that brought it up has left."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone = Owner(child.pid, 0)
+    child.wait()
+    state = LabState(
+        lab="x",
+        namespace="nbh-x",
+        dir="/d",
+        testbed="",
+        testbed_digest="",
+        owner=gone,
+        run="abc123",
+        users=[gone, Owner.me()],
+    )
+    path = tmp_path / "x.json"
+    state.save(path)
+    loaded = LabState.load(path)
+    assert loaded is not None
+    assert loaded.run == "abc123" and loaded.users == [gone, Owner.me()]
+    assert loaded.live_user() == Owner.me()
+    assert not loaded.is_stale()
+    loaded.users = [gone]
+    assert loaded.live_user() is None
+    assert loaded.is_stale()
