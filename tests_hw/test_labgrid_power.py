@@ -50,8 +50,14 @@ def testbed_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "power: {kind: ipmi, host: 127.0.0.1, port: 6233, user: admin, "
         "password_env: NBH_BMC_PASSWORD, cipher_suite: 3}"
     )
+    node03_sol = (
+        "console: {kind: sol, host: 127.0.0.1, port: 6233, user: admin, "
+        "password_env: NBH_BMC_PASSWORD, cipher_suite: 3}"
+    )
     assert text.count(node03_ipmi) == 1 and text.count("name: emulated-ipmi\n") == 1
-    text = text.replace(node03_ipmi, "power: {kind: qemu}")
+    assert text.count(node03_sol) == 1
+    # node03 becomes a plain QEMU node: its power and console are QEMU's own
+    text = text.replace(node03_ipmi, "power: {kind: qemu}").replace(node03_sol, "console: {kind: qemu}")
     text = text.replace("name: emulated-ipmi\n", "name: lgr-power\n")
     path = tmp_path_factory.mktemp("lgr") / "lgr-power.yaml"
     path.write_text(text)
