@@ -15,7 +15,7 @@ import re
 import socket
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.boot.stages import Stage
@@ -183,6 +183,70 @@ class Netem:
 
     def describe(self) -> str:
         return f"tc {self.qdisc} " + " ".join(self.spec)
+
+
+@dataclass
+class Loss:
+    """Random loss of the server's frames to the node (DHCP replies spared), in the lab's
+    namespace: ``tc netem loss`` where the kernel has sch_netem, else an nftables rule
+    (``numgen random``) in a table of the fault's own, dropped whole on undo."""
+
+    percent: int
+    at: Stage | None = None
+    table: str = "nbh_fault_loss"
+    method: str = field(default="", init=False)
+
+    def _nft(
+        self, ctx: FaultContext, *args: str, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        argv = ctx.lab.ns.command("nft", *args)
+        try:
+            return subprocess.run(
+                argv, input=stdin, capture_output=True, text=True, timeout=10, check=False
+            )
+        except FileNotFoundError:
+            raise FaultUnavailable("nft (nftables) is not installed on this host") from None
+
+    def check_available(self, ctx: FaultContext) -> None:
+        self.inject(ctx)
+        self.undo(ctx)
+
+    def inject(self, ctx: FaultContext) -> None:
+        netem = Netem(("loss", f"{self.percent}%"))
+        try:
+            netem.inject(ctx)
+        except FaultUnavailable:
+            pass
+        else:
+            self.method = "tc netem"
+            ctx.saved["loss"] = netem
+            return
+        rule = (
+            f"add table inet {self.table}\n"
+            f"add chain inet {self.table} out {{ type filter hook output priority 0; }}\n"
+            f"add rule inet {self.table} out ip daddr {ctx.node.ip} udp sport != 67 "
+            f"numgen random mod 100 < {self.percent} drop\n"
+        )
+        result = self._nft(ctx, "-f", "-", stdin=rule)
+        if result.returncode != 0:
+            raise FaultUnavailable(
+                f"this host has neither sch_netem nor a working nftables: {result.stderr.strip()}"
+            )
+        self.method = "nftables"
+        ctx.saved["loss"] = self.table
+
+    def undo(self, ctx: FaultContext) -> None:
+        saved = ctx.saved.pop("loss", None)
+        if isinstance(saved, Netem):
+            saved.undo(ctx)
+        elif saved is not None:
+            result = self._nft(ctx, "delete", "table", "inet", self.table)
+            if result.returncode != 0:
+                raise LabError(f"nft delete table inet {self.table}: {result.stderr.strip()}")
+
+    def describe(self) -> str:
+        how = f" ({self.method})" if self.method else ""
+        return f"drop {self.percent} % of the server's frames to the node{how}"
 
 
 @dataclass

@@ -15,6 +15,7 @@ from harness.boot.stages import Stage
 from harness.faults.actions import (
     DropConsole,
     EditFile,
+    Loss,
     MoveAside,
     Netem,
     StopDaemon,
@@ -157,8 +158,8 @@ FAULTS: tuple[F, ...] = (
              qdisc="tbf"),),
       TF, "tftp-slow-or-lossy", "the link to the node runs at 32 kbit/s once DHCP is done"),
     F("x86-lossy-tftp", "x86", "node02",
-      (Netem(("loss", "30%", "delay", "50ms"), at=Stage.DHCP),),
-      TF, "tftp-slow-or-lossy", "30 % of the frames to the node are lost once DHCP is done"),
+      (Loss(50, at=Stage.DHCP),),
+      TF, "tftp-slow-or-lossy", "half the server's frames to the node are lost after DHCP"),
     F("power-backend-fails", "x86", "node03", (SwapPower(on="echo 'no route to CCU' >&2; exit 3"),),
       Stage.POWER_ON, "power-failed", "the power command exits non-zero"),
     F("power-backend-hangs", "x86", "node03", (SwapPower(on="sleep 600"),),
