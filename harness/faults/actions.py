@@ -187,8 +187,8 @@ class Netem:
 
 @dataclass
 class Loss:
-    """Random loss of the server's frames to the node (DHCP replies spared), in the lab's
-    namespace: ``tc netem loss`` where the kernel has sch_netem, else an nftables rule
+    """Random loss of the server's frames to the node (DHCP and PXE proxy replies, from
+    ports 67 and 4011, spared), in the lab's namespace: ``tc netem loss`` where the kernel has sch_netem, else an nftables rule
     (``numgen random``) in a table of the fault's own, dropped whole on undo."""
 
     percent: int
@@ -224,7 +224,7 @@ class Loss:
         rule = (
             f"add table inet {self.table}\n"
             f"add chain inet {self.table} out {{ type filter hook output priority 0; }}\n"
-            f"add rule inet {self.table} out ip daddr {ctx.node.ip} udp sport != 67 "
+            f"add rule inet {self.table} out ip daddr {ctx.node.ip} udp sport != {{ 67, 4011 }} "
             f"numgen random mod 100 < {self.percent} drop\n"
         )
         result = self._nft(ctx, "-f", "-", stdin=rule)
