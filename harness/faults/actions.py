@@ -188,8 +188,9 @@ class Netem:
 @dataclass
 class Loss:
     """Random loss of the server's frames to the node (DHCP and PXE proxy replies, from
-    ports 67 and 4011, spared), in the lab's namespace: ``tc netem loss`` where the kernel has sch_netem, else an nftables rule
-    (``numgen random``) in a table of the fault's own, dropped whole on undo."""
+    ports 67 and 4011, spared), in the lab's namespace: ``tc netem loss`` where the
+    kernel has sch_netem, else an nftables rule (``numgen random``) in a table of the
+    fault's own, dropped whole on undo."""
 
     percent: int
     at: Stage | None = None
