@@ -250,6 +250,11 @@ class TftpFilesJudge(Judge):
         self.requested: dict[str, float] = {}
         self.partial: dict[str, str] = {}
         self.done: dict[str, float] = {}
+        # Files dnsmasq logged as ``sent``.  dnsmasq also logs ``sent`` for a transfer it
+        # abandons awaiting a short packet (an OACK nobody acknowledged), so where the
+        # capture saw the request, the capture decides whether the file arrived whole.
+        self.logged_sent: set[str] = set()
+        self.unacked: set[str] = set()  # all bytes seen going out, the final ACK not
 
     def _mine(self, event: Event) -> str | None:
         """The TFTP file this event is about, if it concerns this node."""
@@ -311,13 +316,29 @@ class TftpFilesJudge(Judge):
         elif isinstance(event, TftpTransfer):
             if event.complete and self._whole(name, event):
                 self._done(name, event)
+            elif not event.complete and self._all_sent(name, event):
+                # Every byte went out but the capture saw no final ACK (a dropped frame,
+                # or a client that never sends it): whole once dnsmasq says ``sent``.
+                self.unacked.add(name)
+                self.partial.setdefault(name, f"all {event.bytes} bytes, no final ACK")
+                self.note(event)
+                if name in self.logged_sent:
+                    self._done(name, event)
             elif event.bytes:
                 self.partial.setdefault(
                     name, f"{event.bytes} bytes of {event.declared_size or '?'}"
                 )
                 self.note(event)
         elif isinstance(event, ServerLogLine) and event.kind == "tftp_sent":
-            self._done(name, event)
+            self.logged_sent.add(name)
+            if name not in self.requested or name in self.unacked:
+                self._done(name, event)
+            else:
+                self.note(event)
+
+    def _all_sent(self, name: str, event: TftpTransfer) -> bool:
+        size = self.exp.file_sizes.get(name, event.declared_size)
+        return size is not None and event.bytes == size
 
     def _whole(self, name: str, event: TftpTransfer) -> bool:
         size = self.exp.file_sizes.get(name, event.declared_size)
@@ -329,6 +350,7 @@ class TftpFilesJudge(Judge):
 
     def _done(self, name: str, event: Event) -> None:
         self.note(event)
+        self.partial.pop(name, None)
         self.done.setdefault(name, event.t)
         if all(f in self.done for f in self.files):
             self.verdict = Verdict(True, max(self.done.values()))
@@ -347,6 +369,14 @@ class TftpFilesJudge(Judge):
                 f"TFTP transfer of {missing[0]} did not complete ({self.partial[missing[0]]})",
                 "check the network between node and server for loss; the server log "
                 "says whether dnsmasq gave up",
+            )
+        if missing and missing[0] in self.requested:
+            logged = "; dnsmasq logged it sent" if missing[0] in self.logged_sent else ""
+            return (
+                f"TFTP transfer of {missing[0]} did not complete (requested, no end seen"
+                f"{logged})",
+                "check the network between node and server for loss or a slow link; the "
+                "capture shows the retransmissions",
             )
         if never and len(never) == len(missing):
             return (

@@ -136,6 +136,19 @@ def log_not_found(t: float, name: str) -> ServerLogLine:
     )
 
 
+def log_sent(t: float, name: str) -> ServerLogLine:
+    path = f"{EXP.tftp_root}/{name}"
+    return ServerLogLine(
+        t=t,
+        raw=f"dnsmasq-tftp[1]: sent {path} to {IP}",
+        program="dnsmasq-tftp",
+        message=f"sent {path} to {IP}",
+        kind="tftp_sent",
+        path=path,
+        ip=IP,
+    )
+
+
 def tftp_error(t: float, name: str) -> TftpError:
     return TftpError(
         t=t,
@@ -230,6 +243,20 @@ def good_pi_boot(t0: float = 100.0) -> list[Event]:
             client_port=49152,
             server_ip=SERVER,
             filename="bootcode.bin",
+            client_mac=PI_MAC,
+        )
+    )
+    events.append(
+        TftpTransfer(
+            t=t + 1.9,
+            client_ip=PI_IP,
+            server_ip=SERVER,
+            filename="bootcode.bin",
+            bytes=52480,
+            blocks=103,
+            blksize=512,
+            complete=True,
+            started=t + 1.5,
             client_mac=PI_MAC,
         )
     )

@@ -10,7 +10,19 @@ from harness.boot.profiles import X86_BIOS
 from harness.boot.stages import Stage, StageStatus
 from harness.observe.events import Event, PowerEvent, SshProbe
 
-from .streams import CFG, EXP, IP, console, dhcp, good_boot, log_not_found, rrq, sent, tftp_error
+from .streams import (
+    CFG,
+    EXP,
+    IP,
+    console,
+    dhcp,
+    good_boot,
+    log_not_found,
+    log_sent,
+    rrq,
+    sent,
+    tftp_error,
+)
 
 T0 = 100.0
 
@@ -199,6 +211,34 @@ def test_tftp_transfer_shorter_than_the_file_is_not_whole() -> None:
     assert machine.diagnosis is not None
     assert machine.diagnosis.stage == Stage.TFTP_KERNEL
     assert "4000 of 8000" in machine.diagnosis.cause
+
+
+def test_dnsmasq_sent_line_of_an_abandoned_transfer_is_not_taken_for_the_file() -> None:
+    """dnsmasq logs ``sent`` when it gives up on a transfer stuck at its OACK (a lossy
+    link): the capture, which saw the request and no end, decides."""
+    events = [e for e in good_boot(T0) if e.t < T0 + 2]
+    events += [rrq(T0 + 2, "pxelinux.0"), log_sent(T0 + 20, "pxelinux.0")]
+    machine = run(events, until=T0 + 1000)
+    assert machine.diagnosis is not None
+    assert machine.diagnosis.stage == Stage.TFTP_FIRMWARE
+    assert "pxelinux.0" in machine.diagnosis.cause
+    assert "never requested" not in machine.diagnosis.cause
+
+
+def test_all_bytes_sent_without_the_final_ack_is_whole_once_dnsmasq_says_sent() -> None:
+    events = [e for e in good_boot(T0) if e.t < T0 + 3]
+    unacked = replace(sent(T0 + 3.5, "vmlinuz", 8000), complete=False)
+    events += [rrq(T0 + 3, "vmlinuz"), unacked, log_sent(T0 + 9, "vmlinuz")]
+    events += [e for e in good_boot(T0) if e.t >= T0 + 3.6]
+    assert run(events).record(ended=T0 + 20).passed
+
+
+def test_dnsmasq_sent_line_is_enough_where_no_capture_saw_the_request() -> None:
+    events = [e for e in good_boot(T0) if not (e.t >= T0 + 2 and e.t < T0 + 3)]
+    for i, name in enumerate(("pxelinux.0", "ldlinux.c32", CFG)):
+        events.insert(-1, log_sent(T0 + 2.1 + i * 0.2, name))
+    events.sort(key=lambda e: e.t)
+    assert run(events).record(ended=T0 + 20).passed
 
 
 def test_request_for_default_config_means_the_per_mac_config_was_not_taken() -> None:
