@@ -14,7 +14,6 @@ Each line is stamped with the harness clock when it arrived and parsed by
 
 from __future__ import annotations
 
-import bisect
 import re
 import shlex
 import threading
@@ -25,6 +24,7 @@ from pathlib import Path, PurePosixPath
 
 from harness import clock
 from harness.observe.events import ServerLogLine
+from harness.observe.linestore import TimedLines
 from harness.observe.remote import RemoteError, Runner, Stream, read_pid, stop_stream
 from harness.observe.serverlog import parse_line
 from harness.observe.startstop import StartStop
@@ -84,7 +84,7 @@ class RemoteLogFollower(StartStop):
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self.sudo = sudo
-        self.keep = keep
+        self.lines = TimedLines(keep)
         self.remote_pid: int | None = None
         self.error: BaseException | None = None
         self._on_event = on_event
@@ -92,9 +92,6 @@ class RemoteLogFollower(StartStop):
         self._thread: threading.Thread | None = None
         self._stderr_thread: threading.Thread | None = None
         self._stderr: deque[str] = deque(maxlen=50)
-        self._lock = threading.Lock()
-        self._times: list[float] = []
-        self._lines: list[str] = []
 
     @property
     def where(self) -> str:
@@ -155,16 +152,10 @@ class RemoteLogFollower(StartStop):
         return "\n".join(self._stderr)
 
     def lines_between(self, t0: float, t1: float) -> list[tuple[float, str]]:
-        with self._lock:
-            lo = bisect.bisect_left(self._times, t0)
-            hi = bisect.bisect_right(self._times, t1)
-            return list(zip(self._times[lo:hi], self._lines[lo:hi], strict=True))
+        return self.lines.between(t0, t1)
 
     def write_excerpt(self, path: Path, t0: float, t1: float) -> int:
-        lines = self.lines_between(t0, t1)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(line + "\n" for _, line in lines), encoding="utf-8")
-        return len(lines)
+        return self.lines.write_excerpt(path, t0, t1)
 
     # --- threads --------------------------------------------------------------------
 
@@ -188,13 +179,7 @@ class RemoteLogFollower(StartStop):
             self.error = exc
 
     def _take(self, t: float, line: str) -> None:
-        with self._lock:
-            self._times.append(t)
-            self._lines.append(line)
-            if len(self._times) > self.keep:
-                drop = len(self._times) - self.keep // 2
-                del self._times[:drop]
-                del self._lines[:drop]
+        self.lines.add(t, line)
         if self._on_event is not None:
             event = parse_line(line, t=t)
             if event is not None:

@@ -19,7 +19,6 @@ thread, stamps each line with the harness clock when it was read, and keeps ever
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import json
 import os
@@ -34,6 +33,7 @@ from typing import Any, BinaryIO
 from harness import clock
 from harness.observe.events import ServerLogLine
 from harness.observe.filewatch import DirectoryWatch
+from harness.observe.linestore import TimedLines
 from harness.observe.startstop import StartStop
 
 _MONTHS = {
@@ -272,7 +272,7 @@ class LogFollower(StartStop):
     ) -> None:
         self.path = Path(path)
         self.poll = poll
-        self.keep = keep
+        self.lines = TimedLines(keep)
         self.error: BaseException | None = None
         self._on_event = on_event
         self._start_offset = offset
@@ -282,9 +282,6 @@ class LogFollower(StartStop):
         self._stop = threading.Event()
         self._watch: DirectoryWatch | None = None
         self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-        self._times: list[float] = []
-        self._lines: list[str] = []
 
     @property
     def offset(self) -> int:
@@ -327,17 +324,11 @@ class LogFollower(StartStop):
 
     def lines_between(self, t0: float, t1: float) -> list[tuple[float, str]]:
         """``(t, line)`` for every line (any program) read between ``t0`` and ``t1``."""
-        with self._lock:
-            lo = bisect.bisect_left(self._times, t0)
-            hi = bisect.bisect_right(self._times, t1)
-            return list(zip(self._times[lo:hi], self._lines[lo:hi], strict=True))
+        return self.lines.between(t0, t1)
 
     def write_excerpt(self, path: Path, t0: float, t1: float) -> int:
         """Write the lines read between ``t0`` and ``t1`` to ``path``; returns their count."""
-        lines = self.lines_between(t0, t1)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(line + "\n" for _, line in lines), encoding="utf-8")
-        return len(lines)
+        return self.lines.write_excerpt(path, t0, t1)
 
     # --- the thread -----------------------------------------------------------------
 
@@ -390,20 +381,11 @@ class LogFollower(StartStop):
         *complete, self._partial = data.split(b"\n")
         for raw in complete:
             line = raw.decode("utf-8", "replace").rstrip("\r")
-            self._remember(t, line)
+            self.lines.add(t, line)
             if self._on_event is not None:
                 event = parse_line(line, t=t)
                 if event is not None:
                     self._on_event(event)
-
-    def _remember(self, t: float, line: str) -> None:
-        with self._lock:
-            self._times.append(t)
-            self._lines.append(line)
-            if len(self._times) > self.keep:
-                drop = len(self._times) - self.keep // 2
-                del self._times[:drop]
-                del self._lines[:drop]
 
     def _follow_path(self) -> None:
         """Notice truncation and rotation of the followed file."""
