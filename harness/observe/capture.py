@@ -27,6 +27,7 @@ from typing import BinaryIO
 
 from harness import clock
 from harness.errors import HarnessError
+from harness.observe.dispatch import FrameDispatch
 from harness.observe.events import Event
 from harness.observe.packets import PacketDecoder
 from harness.observe.pcapstream import PcapStream
@@ -36,8 +37,6 @@ from harness.observe.tftp import DEFAULT_IDLE
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 _DROPPED = re.compile(r"^(\d+) packets? dropped by kernel")
 _PIPE_SIZE = 1 << 20
-#: How often the reader ends TFTP transfers that went silent (packet time, seconds).
-_FLUSH_EVERY = 1.0
 
 
 def node_filter(*, mac: str | None = None, ip: str | None = None, dhcp: bool = True) -> str:
@@ -61,7 +60,7 @@ def node_filter(*, mac: str | None = None, ip: str | None = None, dhcp: bool = T
     return " or ".join(f"({part})" for part in parts)
 
 
-class Capture(StartStop):
+class Capture(FrameDispatch, StartStop):
     """tcpdump on one interface, decoded into events in a reader thread.
 
     ``on_event`` is called from the reader thread (and, for transfers still open at the
@@ -267,29 +266,7 @@ class Capture(StartStop):
     def _read_packets(self) -> None:
         assert self._proc is not None and self._proc.stdout is not None
         stream = PcapStream(self._proc.stdout, self._tee, name=f"tcpdump on {self.iface}")
-        feed = self.decoder.feed
-        last_flush = clock.now()
-        try:
-            for wall, frame in stream:
-                t = clock.from_wall(wall)
-                self.packets += 1
-                for event in feed(t, frame):
-                    self._emit(event)
-                if t - last_flush > _FLUSH_EVERY:
-                    last_flush = t
-                    for event in self.decoder.flush(t, self.idle):
-                        self._emit(event)
-        except Exception as exc:  # reported by stop(); the thread must not die silently
-            self._error = exc
-
-    def _emit(self, event: Event) -> None:
-        self.events += 1
-        try:
-            self._on_event(event)
-        except Exception as exc:
-            # Keep capturing (the pcap artifact must stay whole); stop() reports it.
-            if self._error is None:
-                self._error = exc
+        self._dispatch((clock.from_wall(wall), frame) for wall, frame in stream)
 
     # --- teardown -------------------------------------------------------------------
 

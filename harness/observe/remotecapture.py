@@ -20,11 +20,12 @@ import contextlib
 import shlex
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from harness import clock
+from harness.observe.dispatch import FrameDispatch
 from harness.observe.events import Event
 from harness.observe.packets import PacketDecoder
 from harness.observe.pcapstream import PcapStream
@@ -32,11 +33,10 @@ from harness.observe.remote import RemoteError, Runner, Stream, read_pid, stop_s
 from harness.observe.startstop import StartStop
 from harness.observe.tftp import DEFAULT_IDLE
 
-_FLUSH_EVERY = 1.0
 BACKEND = "remote capture"
 
 
-class RemoteCapture(StartStop):
+class RemoteCapture(FrameDispatch, StartStop):
     """tcpdump on ``iface`` of the server, decoded into events in a reader thread.
 
     ``on_event`` is called from the reader thread (and from :meth:`stop`); it must be
@@ -227,35 +227,20 @@ class RemoteCapture(StartStop):
     def _read_packets(self) -> None:
         assert self._stream is not None
         stream = PcapStream(self._stream, self._tee, name=self.where)
-        feed = self.decoder.feed
-        last_flush = clock.now()
-        first = True
-        try:
-            for wall, frame in stream:
-                t = clock.from_wall(wall)
-                if first:
-                    first = False
-                    skew = clock.now() - t
-                    if abs(skew) > self.max_skew:
-                        self.offset = skew
-                t += self.offset
-                self.packets += 1
-                for event in feed(t, frame):
-                    self._emit(event)
-                if t - last_flush > _FLUSH_EVERY:
-                    last_flush = t
-                    for event in self.decoder.flush(t, self.idle):
-                        self._emit(event)
-        except Exception as exc:  # reported by stop()
-            self._error = exc
+        self._dispatch(self._on_harness_clock(stream))
 
-    def _emit(self, event: Event) -> None:
-        self.events += 1
-        try:
-            self._on_event(event)
-        except Exception as exc:
-            if self._error is None:
-                self._error = exc
+    def _on_harness_clock(self, stream: PcapStream) -> Iterator[tuple[float, bytes]]:
+        """The server's timestamps on the harness clock; a skew beyond ``max_skew`` seen
+        on the first frame is corrected from then on."""
+        first = True
+        for wall, frame in stream:
+            t = clock.from_wall(wall)
+            if first:
+                first = False
+                skew = clock.now() - t
+                if abs(skew) > self.max_skew:
+                    self.offset = skew
+            yield t + self.offset, frame
 
     def _close_tee(self) -> None:
         if self._tee is not None:
