@@ -36,7 +36,7 @@ from typing import Any
 import yaml
 
 from harness.control.labgrid_drivers import hub_match
-from harness.control.labgrid_power import DEFAULT_TIMEOUT, shell_command
+from harness.control.labgrid_power import shell_command
 from harness.testbed import Node, Testbed
 from harness.testbed.console import Rfc2217Console, SerialConsole
 from harness.testbed.model import SshAccess
@@ -105,7 +105,8 @@ def _powerall_ssh(testbed: Testbed, spec: PowerallPower, node: Node, action: str
     if ssh.key_file is not None:
         argv += ["-i", str(ssh.key_file)]
     argv += [f"{ssh.user}@{host}", f"{spec.python} {spec.script} {action} {position} {position}"]
-    return shlex.join(argv)
+    # labgrid waits for an external command without limit: bound it as the harness does
+    return shlex.join(["timeout", "-k", "2", f"{spec.timeout:g}", *argv])
 
 
 def _emulated_node(testbed: Testbed, lab: str, node: Node) -> dict[str, str]:
@@ -126,13 +127,13 @@ def power_entries(
         return {"USBPowerPort": hub}, {"USBPowerDriver": {}}, None
     if isinstance(spec, CommandPower):
         driver: dict[str, Any] = {
-            "cmd_on": shell_command(spec.on, DEFAULT_TIMEOUT),
-            "cmd_off": shell_command(spec.off, DEFAULT_TIMEOUT),
+            "cmd_on": shell_command(spec.on, spec.timeout),
+            "cmd_off": shell_command(spec.off, spec.timeout),
         }
         if spec.cycle:
-            driver["cmd_cycle"] = shell_command(spec.cycle, DEFAULT_TIMEOUT)
+            driver["cmd_cycle"] = shell_command(spec.cycle, spec.timeout)
         if spec.status:
-            driver["cmd_status"] = shell_command(spec.status, DEFAULT_TIMEOUT)
+            driver["cmd_status"] = shell_command(spec.status, spec.timeout)
             return {}, {"CommandStatusPowerDriver": driver}, None
         return {}, {"ExternalPowerDriver": driver}, None
     if isinstance(spec, PowerallPower):

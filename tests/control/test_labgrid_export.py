@@ -6,6 +6,8 @@ is written.
 
 from __future__ import annotations
 
+import re
+import shlex
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -117,7 +119,8 @@ def hardware_testbed(tmp_path: Path, relay_url: str = "http://pdu1.lab") -> Path
         ("node19", {"kind": "uhubctl", "hub": "1-1.4", "port": 2}, {"kind": "none"}),
         ("node05", {"kind": "command", "on": f"touch {flag}", "off": f"rm -f {flag}",
                     "status": f"test -e {flag}"}, {"kind": "none"}),
-        ("node06", {"kind": "command", "on": "true", "off": "true"}, {"kind": "none"}),
+        ("node06", {"kind": "command", "on": "true", "off": "true", "timeout": 45},
+         {"kind": "none"}),
         ("node07", {"kind": "ipmi", "host": "bmc7.lab", "user": "harness",
                     "password_env": "NBH_BMC_PASSWORD"}, {"kind": "sol", "host": "bmc7.lab",
                     "user": "harness", "password_env": "NBH_BMC_PASSWORD"}),
@@ -155,6 +158,9 @@ def test_every_hardware_kind_maps_to_its_labgrid_classes(tmp_path: Path) -> None
     }
     assert set(t["node05"]["drivers"]) == {"CommandStatusPowerDriver"}
     assert set(t["node06"]["drivers"]) == {"ExternalPowerDriver"}
+    # each command bounded by the testbed's timeout (labgrid itself would wait forever)
+    on = shlex.split(t["node06"]["drivers"]["ExternalPowerDriver"]["cmd_on"])
+    assert on[:4] == ["timeout", "-k", "2", "45"] and on[-1] == "true"
     assert t["node07"]["resources"]["HarnessIpmiBmc"]["host"] == "bmc7.lab"
     assert "netns" not in t["node07"]["resources"]["HarnessIpmiBmc"]  # real hardware
     assert data["imports"] == ["harness.control.labgrid_drivers"]
@@ -222,3 +228,14 @@ def test_stdout_is_the_default_output(capsys: pytest.CaptureFixture[str]) -> Non
         "lab": "emulated-x86",
         "node": "node02",
     }
+
+
+def test_powerall_over_ssh_is_bounded_by_its_timeout() -> None:
+    data, _ = environment(load_testbed(DEVICES / "testsystem.yaml"))
+    drivers = [t["drivers"] for t in data["targets"].values()]
+    commands = [d["ExternalPowerDriver"] for d in drivers if "ExternalPowerDriver" in d]
+    assert commands, "testsystem.yaml powers its nodes with powerall.py"
+    for command in commands:
+        argv = shlex.split(command["cmd_off"])
+        assert argv[:4] == ["timeout", "-k", "2", "30"] and argv[4] == "ssh"
+        assert re.fullmatch(r"python /home/pi/client/powerall\.py off (\d+) \1", argv[-1])
