@@ -105,6 +105,35 @@ def attach_node(spec: Any) -> tuple[Any, Any]:
     return EmulatedLab(testbed, spec.lab).up(), node
 
 
+@attr.s(eq=False)
+class _HarnessPowerDriver(Driver, PowerResetMixin, PowerProtocol):  # type: ignore[misc]
+    """labgrid's PowerProtocol over a harness power backend: ``on_activate`` of the
+    subclass sets ``self.power``; on, off, cycle and get go to it."""
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        self.power: Any = None
+
+    @Driver.check_active  # type: ignore[untyped-decorator]
+    @step()  # type: ignore[untyped-decorator]
+    def on(self) -> None:
+        self.power.on()
+
+    @Driver.check_active  # type: ignore[untyped-decorator]
+    @step()  # type: ignore[untyped-decorator]
+    def off(self) -> None:
+        self.power.off()
+
+    @Driver.check_active  # type: ignore[untyped-decorator]
+    @step()  # type: ignore[untyped-decorator]
+    def cycle(self) -> None:
+        self.power.cycle()
+
+    @Driver.check_active  # type: ignore[untyped-decorator]
+    def get(self) -> bool:
+        return bool(self.power.get())
+
+
 @target_factory.reg_resource
 @attr.s(eq=False)
 class HarnessIpmiBmc(Resource):  # type: ignore[misc]
@@ -124,7 +153,7 @@ class HarnessIpmiBmc(Resource):  # type: ignore[misc]
 
 @target_factory.reg_driver
 @attr.s(eq=False)
-class HarnessIpmiPowerDriver(Driver, PowerResetMixin, PowerProtocol):  # type: ignore[misc]
+class HarnessIpmiPowerDriver(_HarnessPowerDriver):
     """Power through a BMC with ipmitool (the harness's IpmiPower).  With a
     ``HarnessEmulatedNode`` on the target (an emulated BMC), activating the driver also
     plugs the node in: its QEMU starts paused, for the BMC to switch."""
@@ -136,7 +165,6 @@ class HarnessIpmiPowerDriver(Driver, PowerResetMixin, PowerProtocol):  # type: i
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
-        self.power: Any = None
         self.lab: Any = None
         self.machine: Any = None
 
@@ -172,27 +200,8 @@ class HarnessIpmiPowerDriver(Driver, PowerResetMixin, PowerProtocol):  # type: i
 
     @Driver.check_active  # type: ignore[untyped-decorator]
     @step()  # type: ignore[untyped-decorator]
-    def on(self) -> None:
-        self.power.on()
-
-    @Driver.check_active  # type: ignore[untyped-decorator]
-    @step()  # type: ignore[untyped-decorator]
-    def off(self) -> None:
-        self.power.off()
-
-    @Driver.check_active  # type: ignore[untyped-decorator]
-    @step()  # type: ignore[untyped-decorator]
-    def cycle(self) -> None:
-        self.power.cycle()
-
-    @Driver.check_active  # type: ignore[untyped-decorator]
-    @step()  # type: ignore[untyped-decorator]
     def reset(self) -> None:
         self.power.reset()
-
-    @Driver.check_active  # type: ignore[untyped-decorator]
-    def get(self) -> bool:
-        return bool(self.power.get())
 
     @Driver.check_active  # type: ignore[untyped-decorator]
     @step(args=["device"])  # type: ignore[untyped-decorator]
@@ -213,7 +222,7 @@ class HarnessEmulatedNode(Resource):  # type: ignore[misc]
 
 @target_factory.reg_driver
 @attr.s(eq=False)
-class HarnessQemuPowerDriver(Driver, PowerResetMixin, PowerProtocol):  # type: ignore[misc]
+class HarnessQemuPowerDriver(_HarnessPowerDriver):
     """Power of an emulated node (the harness's QemuPower): on starts its QEMU in the
     lab's namespace and lets the guest run, off ends QEMU (the next on boots from the
     firmware).  The lab must be up (``harness lab up``); this process owns the QEMU it
@@ -224,7 +233,6 @@ class HarnessQemuPowerDriver(Driver, PowerResetMixin, PowerProtocol):  # type: i
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         self.lab: Any = None
-        self.power: Any = None
 
     def on_activate(self) -> None:
         from harness.control.power import QemuPower
@@ -242,22 +250,3 @@ class HarnessQemuPowerDriver(Driver, PowerResetMixin, PowerProtocol):  # type: i
     def machine(self) -> Any:
         """The node's :class:`~harness.lab.qemu.QemuMachine` (its monitor, console)."""
         return self.power.machine if self.power is not None else None
-
-    @Driver.check_active  # type: ignore[untyped-decorator]
-    @step()  # type: ignore[untyped-decorator]
-    def on(self) -> None:
-        self.power.on()
-
-    @Driver.check_active  # type: ignore[untyped-decorator]
-    @step()  # type: ignore[untyped-decorator]
-    def off(self) -> None:
-        self.power.off()
-
-    @Driver.check_active  # type: ignore[untyped-decorator]
-    @step()  # type: ignore[untyped-decorator]
-    def cycle(self) -> None:
-        self.power.cycle()
-
-    @Driver.check_active  # type: ignore[untyped-decorator]
-    def get(self) -> bool:
-        return bool(self.power.get())
