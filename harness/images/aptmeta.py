@@ -91,6 +91,24 @@ def follow_kernel_image(pkg: AptPackage) -> list[tuple[list[Dep], Follow]]:
     ]
 
 
+def kernel_and_rest(
+    pkgs: Mapping[str, AptPackage], meta_name: str, taken: Iterable[str]
+) -> tuple[AptPackage, list[AptPackage]]:
+    """The concrete linux-image package that kernel meta package ``meta_name`` names, and
+    the resolved packages that are neither it, the meta, nor ``taken`` (sorted by name:
+    the sshd closure)."""
+    meta = pkgs[meta_name]
+    concrete = [g[0].name for g, _ in follow_kernel_image(meta)]
+    if not concrete or concrete[0] not in pkgs:
+        raise ImageError(
+            f"{meta_name} {meta.version} names no linux-image package: "
+            "run `apt-get update` and try again"
+        )
+    flat = {meta_name, concrete[0], *taken}
+    rest = sorted((p for n, p in pkgs.items() if n not in flat), key=lambda p: p.name)
+    return pkgs[concrete[0]], rest
+
+
 def parse_stanzas(text: str) -> list[dict[str, str]]:
     """Split deb822 records (``apt-cache show`` output) into field dicts."""
     stanzas: list[dict[str, str]] = []

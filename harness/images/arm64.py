@@ -46,6 +46,7 @@ from harness.images.aptmeta import (
     follow_all,
     follow_kernel_image,
     follow_none,
+    kernel_and_rest,
     resolve_cached,
 )
 from harness.images.arch import AARCH64
@@ -113,20 +114,13 @@ class Arm64Inputs:
 
     @classmethod
     def from_resolved(cls, pkgs: dict[str, AptPackage]) -> Arm64Inputs:
-        meta = pkgs[KERNEL_META]
-        concrete = [g[0].name for g, _ in follow_kernel_image(meta)]
-        if not concrete or concrete[0] not in pkgs:
-            raise ImageError(
-                f"{KERNEL_META} {meta.version} names no linux-image package: "
-                "run `apt-get update` and try again"
-            )
-        flat = {KERNEL_META, concrete[0], busybox.PACKAGE, FIRMWARE}
+        kernel, ssh = kernel_and_rest(pkgs, KERNEL_META, (busybox.PACKAGE, FIRMWARE))
         return cls(
-            kernel_meta=meta,
-            kernel=pkgs[concrete[0]],
+            kernel_meta=pkgs[KERNEL_META],
+            kernel=kernel,
             busybox=pkgs[busybox.PACKAGE],
             firmware=pkgs[FIRMWARE],
-            ssh=sorted((p for n, p in pkgs.items() if n not in flat), key=lambda p: p.name),
+            ssh=ssh,
         )
 
     @property
