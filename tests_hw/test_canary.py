@@ -23,6 +23,7 @@ from harness.canary.treehash import tree_hash
 from harness.lab.lab import EmulatedLab
 from harness.observe.ssh import probe
 from harness.testbed import Node, Testbed
+from harness.testing import own_lab
 
 pytestmark = [pytest.mark.regression, pytest.mark.lab]
 
@@ -51,12 +52,8 @@ DIAGNOSES = {
 def canary_lab(testbed: Testbed) -> Iterator[EmulatedLab]:
     if not testbed.is_emulated or not any(n.name == CANARY for n in testbed.nodes):
         pytest.skip(f"the canary tests need the default emulated testbed (with {CANARY})")
-    lab = EmulatedLab(testbed, LAB)
-    lab.up()
-    try:
+    with own_lab(testbed, LAB) as lab:
         yield lab
-    finally:
-        lab.down()
 
 
 @pytest.fixture(scope="module")

@@ -18,11 +18,10 @@ import pytest
 from harness.clock import Deadline
 from harness.control.ipmi import IpmiPower, IpmiTool
 from harness.control.power import PowerError
-from harness.errors import HarnessError
 from harness.lab.lab import EmulatedLab
-from harness.lab.leaks import lab_leftovers, namespace_inode
 from harness.lab.target import power_for
 from harness.testbed import Node, load_testbed
+from harness.testing import lab_secret, own_lab
 
 pytestmark = pytest.mark.lab
 
@@ -33,25 +32,15 @@ LAB = "ipmi-bmc-test"
 @pytest.fixture(scope="module")
 def password() -> Iterator[str]:
     """A lab-only BMC password for this run, where the testbed's password_env says."""
-    value = "T" + secrets.token_hex(7)
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("NBH_BMC_PASSWORD", value)
+    with lab_secret("NBH_BMC_PASSWORD", "T") as value:
         yield value
 
 
 @pytest.fixture(scope="module")
 def ipmi_lab(password: str) -> Iterator[EmulatedLab]:
-    lab = EmulatedLab(load_testbed(TESTBED), LAB, provision=False)
-    try:
-        lab.up()
-    except HarnessError as exc:
-        pytest.fail(f"emulated lab: {exc}", pytrace=False)
-    inode = namespace_inode(lab.ns.name)
-    try:
+    # BMCs, QEMUs and namespace must be gone afterwards
+    with own_lab(load_testbed(TESTBED), LAB, check_leftovers=True, provision=False) as lab:
         yield lab
-    finally:
-        lab.down()
-    assert lab_leftovers(LAB, inode) == []  # BMCs, QEMUs and namespace are gone
 
 
 def plugged_in(lab: EmulatedLab, node: Node) -> IpmiPower:

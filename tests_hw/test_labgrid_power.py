@@ -23,11 +23,11 @@ from labgrid import Environment
 from harness.cli import main
 from harness.clock import Deadline
 from harness.control.power import PowerError
-from harness.errors import HarnessError
 from harness.lab.lab import EmulatedLab
-from harness.lab.leaks import lab_leftovers, namespace_inode
+from harness.lab.leaks import namespace_inode
 from harness.lab.qemu import QemuMachine
 from harness.testbed import load_testbed
+from harness.testing import lab_secret, own_lab
 
 pytestmark = pytest.mark.lab
 
@@ -37,9 +37,7 @@ LAB = "lgr-power"
 
 @pytest.fixture(scope="module")
 def password() -> Iterator[str]:
-    value = "L" + secrets.token_hex(7)
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("NBH_BMC_PASSWORD", value)
+    with lab_secret("NBH_BMC_PASSWORD", "L") as value:
         yield value
 
 
@@ -66,17 +64,10 @@ def testbed_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def lab(testbed_file: Path, password: str) -> Iterator[EmulatedLab]:
-    lab = EmulatedLab(load_testbed(testbed_file), LAB, provision=False, persistent=True)
-    try:
-        lab.up()
-    except HarnessError as exc:
-        pytest.fail(f"emulated lab: {exc}", pytrace=False)
-    inode = namespace_inode(lab.ns.name)
-    try:
+    testbed = load_testbed(testbed_file)
+    options = {"provision": False, "persistent": True}
+    with own_lab(testbed, LAB, check_leftovers=True, **options) as lab:
         yield lab
-    finally:
-        lab.down()
-    assert lab_leftovers(LAB, inode) == []
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,7 @@ from harness.provision.access import ServerAccess, lab_access
 from harness.provision.apply import Provisioner
 from harness.provision.plan import Change
 from harness.testbed import Node, Testbed
+from harness.testing import own_lab
 
 pytestmark = [pytest.mark.provision, pytest.mark.lab]
 
@@ -31,12 +32,8 @@ pytestmark = [pytest.mark.provision, pytest.mark.lab]
 def empty_lab(testbed: Testbed) -> Iterator[EmulatedLab]:
     if not testbed.is_emulated:
         pytest.skip(f"{testbed.name} is hardware: provisioning from empty runs on an emulated server module")
-    lab = EmulatedLab(testbed, f"p-{default_lab_name(testbed)}"[:20], provision=False)
-    lab.up()
-    try:
+    with own_lab(testbed, f"p-{default_lab_name(testbed)}"[:20], provision=False) as lab:
         yield lab
-    finally:
-        lab.down()
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,54 @@
+"""For test modules that bring up an emulated lab of their own.
+
+The session's ``lab`` fixture shares one lab between all boot tests; a module that changes
+its lab (provisioning from empty, a canary root, BMCs, labgrid drivers) wants one of its
+own, under its own name.  :func:`own_lab` brings it up (a lab that cannot come up fails
+the test with its one-line reason, not a traceback), takes it down however the module
+ends, and can prove nothing of it is left.  :func:`lab_secret` puts a fresh lab-only
+password where a testbed's ``password_env`` looks for it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from harness.errors import HarnessError
+from harness.lab.lab import EmulatedLab
+from harness.lab.leaks import lab_leftovers, namespace_inode
+from harness.testbed import Testbed
+
+
+@contextmanager
+def own_lab(
+    testbed: Testbed, name: str, *, check_leftovers: bool = False, **options: Any
+) -> Iterator[EmulatedLab]:
+    """Lab ``name`` of ``testbed`` up for the ``with`` block (``options`` go to
+    :class:`EmulatedLab`); with ``check_leftovers``, after it is down nothing of it may
+    remain (namespace, taps, processes, files)."""
+    lab = EmulatedLab(testbed, name, **options)
+    try:
+        lab.up()
+    except HarnessError as exc:
+        pytest.fail(f"emulated lab: {exc}", pytrace=False)
+    inode = namespace_inode(lab.ns.name)
+    try:
+        yield lab
+    finally:
+        lab.down()
+    if check_leftovers:
+        left = lab_leftovers(name, inode)
+        assert left == [], f"lab {name} left behind: {left}"
+
+
+@contextmanager
+def lab_secret(variable: str, prefix: str = "T") -> Iterator[str]:
+    """A fresh lab-only secret in environment variable ``variable`` for the block."""
+    value = prefix + secrets.token_hex(7)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(variable, value)
+        yield value
