@@ -288,27 +288,7 @@ def describe(
     firmware = sorted(p for p in (out / "firmware").iterdir() if p.is_file())
     files = ("vmlinuz", "initrd.img")
     return {
-        "format": manifest.FORMAT,
-        "arch": NAME,
-        "key": key,
-        "built_at": started.isoformat(timespec="seconds"),
-        "build_seconds": round(seconds, 1),
-        "packages": [manifest.package_entry(p, role) for p, role in inputs.roles()],
-        "kernel": {
-            "release": inputs.kernel_release,
-            "package": inputs.kernel.name,
-            "version": inputs.kernel.version,
-            "meta_package": {
-                "name": inputs.kernel_meta.name,
-                "version": inputs.kernel_meta.version,
-            },
-        },
-        "initramfs": {
-            "modules": [s.name for s in steps if s.path is not None],
-            "builtin": [s.name for s in steps if s.path is None],
-            "requested": MODULES,
-            "busybox": inputs.busybox.version,
-        },
+        **manifest.common_entries(NAME, key, inputs, steps, MODULES, started, seconds),
         "dtbs": sorted(f"{DTB_VENDOR}/{p.name}" for p in (out / "dtbs" / DTB_VENDOR).glob("*.dtb")),
         "firmware": {
             "package": inputs.firmware.name,

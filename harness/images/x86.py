@@ -208,27 +208,7 @@ def describe(
     root_stats = manifest.tree_stats(out / "root")
     files = ("vmlinuz", "initrd.img", "pxelinux.0", "ldlinux.c32")
     return {
-        "format": manifest.FORMAT,
-        "arch": NAME,
-        "key": key,
-        "built_at": started.isoformat(timespec="seconds"),
-        "build_seconds": round(seconds, 1),
-        "packages": [manifest.package_entry(p, role) for p, role in inputs.roles()],
-        "kernel": {
-            "release": inputs.kernel_release,
-            "package": inputs.kernel.name,
-            "version": inputs.kernel.version,
-            "meta_package": {
-                "name": inputs.kernel_meta.name,
-                "version": inputs.kernel_meta.version,
-            },
-        },
-        "initramfs": {
-            "modules": [s.name for s in steps if s.path is not None],
-            "builtin": [s.name for s in steps if s.path is None],
-            "requested": MODULES,
-            "busybox": inputs.busybox.version,
-        },
+        **manifest.common_entries(NAME, key, inputs, steps, MODULES, started, seconds),
         "root": {
             **root_stats,
             "ssh_server": ssh.version,
