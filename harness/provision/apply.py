@@ -103,8 +103,37 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+class _Outcome:
+    """Report and status shared by an apply and a rollback: per file, per reload, then
+    the one-line summary; a failed reload raises :class:`ReloadFailed`."""
+
+    files: tuple[FileOutcome, ...]
+    reloads: tuple[ReloadOutcome, ...]
+
+    @property
+    def ok(self) -> bool:
+        raise NotImplementedError
+
+    def where(self) -> str:
+        """The server module it ran on (named in the error)."""
+        raise NotImplementedError
+
+    def summary(self) -> str:
+        raise NotImplementedError
+
+    def report(self) -> str:
+        """Several lines: each file, each reload, then the summary."""
+        lines = [f.describe() for f in self.files]
+        lines += [f"reload    {r.describe()}" for r in self.reloads]
+        return "\n".join([*lines, self.summary()])
+
+    def raise_for_status(self) -> None:
+        if not self.ok:
+            raise ReloadFailed(f"{self.where()}: {self.summary()}")
+
+
 @dataclass(frozen=True)
-class ApplyResult:
+class ApplyResult(_Outcome):
     """What an apply did.  ``id`` is None when there was nothing to do."""
 
     plan: Plan
@@ -142,19 +171,12 @@ class ApplyResult:
             )
         return text
 
-    def report(self) -> str:
-        """Several lines: each file, each reload, then the summary."""
-        lines = [f.describe() for f in self.files]
-        lines += [f"reload    {r.describe()}" for r in self.reloads]
-        return "\n".join([*lines, self.summary()])
-
-    def raise_for_status(self) -> None:
-        if not self.ok:
-            raise ReloadFailed(f"{self.plan.target}: {self.summary()}")
+    def where(self) -> str:
+        return self.plan.target
 
 
 @dataclass(frozen=True)
-class RollbackResult:
+class RollbackResult(_Outcome):
     """What a rollback did."""
 
     id: str
@@ -167,6 +189,9 @@ class RollbackResult:
     @property
     def ok(self) -> bool:
         return self.status == "rolled-back"
+
+    def where(self) -> str:
+        return self.target
 
     def summary(self) -> str:
         count = {a: sum(1 for f in self.files if f.action == a) for a in ("restored", "removed")}
@@ -182,14 +207,6 @@ class RollbackResult:
             text += f"; reload FAILED: {_failed_reloads(self.reloads)}"
         return text
 
-    def report(self) -> str:
-        lines = [f.describe() for f in self.files]
-        lines += [f"reload    {r.describe()}" for r in self.reloads]
-        return "\n".join([*lines, self.summary()])
-
-    def raise_for_status(self) -> None:
-        if not self.ok:
-            raise ReloadFailed(f"{self.target}: {self.summary()}")
 
 
 @dataclass(frozen=True)
