@@ -15,13 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.clock import Deadline
 from harness.control.ipmi import IpmiPower, IpmiTool
 from harness.control.power import PowerError
 from harness.lab.lab import EmulatedLab
 from harness.lab.target import power_for
 from harness.testbed import Node, load_testbed
-from harness.testing import lab_secret, own_lab
+from harness.testing import console_until, lab_secret, own_lab
 
 pytestmark = pytest.mark.lab
 
@@ -59,23 +58,6 @@ def node02(ipmi_lab: EmulatedLab) -> Iterator[IpmiPower]:
     power.off()
 
 
-def console_until(lab: EmulatedLab, node: Node, needle: bytes, timeout: float) -> bytes:
-    console = lab.machine(node).console
-    assert console is not None
-    seen = b""
-    deadline = Deadline(timeout)
-    while needle not in seen and not deadline.expired():
-        console.settimeout(max(0.1, deadline.remaining()))
-        try:
-            chunk = console.recv(65536)
-        except TimeoutError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-    return seen
-
-
 def test_ipmitool_switches_the_node_on_and_off(ipmi_lab: EmulatedLab, node02: IpmiPower) -> None:
     node = ipmi_lab.testbed.nodes[0]
     qmp = ipmi_lab.machine(node).qmp
@@ -87,7 +69,7 @@ def test_ipmitool_switches_the_node_on_and_off(ipmi_lab: EmulatedLab, node02: Ip
     assert "Chassis Power is on" in node02.tool.run("chassis", "power", "status")
     assert qmp.execute("query-status")["running"] is True
     # powered on from its firmware: SeaBIOS, then iPXE, speak on the serial console
-    assert b"SeaBIOS" in console_until(ipmi_lab, node, b"SeaBIOS", timeout=30)
+    assert b"SeaBIOS" in console_until(ipmi_lab.machine(node), b"SeaBIOS", timeout=30)
 
     node02.off()
     assert "Chassis Power is off" in node02.tool.run("chassis", "power", "status")

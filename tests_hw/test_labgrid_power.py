@@ -21,13 +21,12 @@ import pytest
 from labgrid import Environment
 
 from harness.cli import main
-from harness.clock import Deadline
 from harness.control.power import PowerError
 from harness.lab.lab import EmulatedLab
 from harness.lab.leaks import namespace_inode
 from harness.lab.qemu import QemuMachine
 from harness.testbed import load_testbed
-from harness.testing import lab_secret, own_lab
+from harness.testing import console_until, lab_secret, own_lab
 
 pytestmark = pytest.mark.lab
 
@@ -92,23 +91,6 @@ def running(machine: QemuMachine) -> bool:
     return bool(machine.qmp.execute("query-status")["running"])
 
 
-def console_shows(machine: QemuMachine, needle: bytes, timeout: float) -> bool:
-    console = machine.console
-    assert console is not None
-    seen = b""
-    deadline = Deadline(timeout)
-    while needle not in seen and not deadline.expired():
-        console.settimeout(max(0.1, deadline.remaining()))
-        try:
-            chunk = console.recv(65536)
-        except TimeoutError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-    return needle in seen
-
-
 def test_labgrid_switches_an_ipmi_node_through_its_bmc(lab: EmulatedLab, env: Environment) -> None:
     target = env.get_target("node02")
     power = target.get_driver("PowerProtocol")  # activating it plugs the node in
@@ -120,7 +102,7 @@ def test_labgrid_switches_an_ipmi_node_through_its_bmc(lab: EmulatedLab, env: En
     power.on()
     assert running(machine) is True  # QEMU's own monitor: the guest runs
     assert power.get() is True  # ipmitool chassis power status
-    assert console_shows(machine, b"SeaBIOS", timeout=60)  # from its firmware
+    assert b"SeaBIOS" in console_until(machine, b"SeaBIOS", timeout=60)  # from its firmware
 
     power.off()
     assert running(machine) is False
@@ -144,7 +126,7 @@ def test_labgrid_starts_and_ends_a_qemu_node(lab: EmulatedLab, env: Environment)
     assert os.stat(f"/proc/{pid}/ns/net").st_ino == namespace_inode(lab.ns.name)
     assert running(machine) is True
     assert power.get() is True
-    assert console_shows(machine, b"SeaBIOS", timeout=60)
+    assert b"SeaBIOS" in console_until(machine, b"SeaBIOS", timeout=60)
 
     power.off()
     assert power.get() is False
