@@ -20,25 +20,20 @@ import pytest
 
 from harness.control.command import CommandPowerBackend, command_host
 from harness.control.ipmi import Bmc, IpmiPower, IpmiTool
-from harness.control.power import PowerError, QemuPower
+from harness.control.power import QemuPower
 from harness.lab.bmc import ASF_PING, ASF_PONG_TYPE, EmulatedBmc
 from harness.lab.process import Spawned
 from harness.lab.qemu import QemuConfig, QemuMachine
 from harness.lab.qmp import Qmp
+
+from . import failures
 
 SECRET = "diag-Secret-1234"
 ENV = "NBH_TEST_DIAG_PASSWORD"
 
 
 def fails_within(action: Any, deadline: float) -> str:
-    started = time.monotonic()
-    with pytest.raises(PowerError) as err:
-        action()
-    elapsed = time.monotonic() - started
-    assert elapsed < deadline, f"took {elapsed:.1f} s"
-    text = str(err.value)
-    assert "\n" not in text and SECRET not in text
-    return text
+    return failures.fails_within(action, deadline, SECRET)
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 import xmlrpc.client
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +14,8 @@ from harness.control.power import PowerError
 from harness.lab.ccu import Ccu, CcuServer
 from harness.observe.events import Event, PowerEvent
 from harness.testbed.power import HomematicPower as HomematicSpec
+
+from .failures import fails_within
 
 SOCKET = "OEQ1234567:1"
 SECRET = "ccu-Secret-0815"
@@ -151,13 +152,7 @@ def test_a_missing_password_variable_says_which(
 
 
 def _fails_within(power: HomematicPower, deadline: float) -> str:
-    started = time.monotonic()
-    with pytest.raises(PowerError) as err:
-        power.on()
-    elapsed = time.monotonic() - started
-    assert elapsed < deadline, f"took {elapsed:.1f} s"
-    text = str(err.value)
-    assert "\n" not in text and SECRET not in text
+    text = fails_within(power.on, deadline, SECRET)
     assert text.startswith("homematic CCU 127.0.0.1:")
     return text
 

@@ -18,6 +18,8 @@ from harness.observe.events import Event, PowerEvent
 from harness.provision.transport import SshTarget
 from harness.testbed.power import PowerallPower as PowerallSpec
 
+from .failures import fails_within
+
 SECRET = "pwr-Secret-4711"
 ENV = "NBH_TEST_POWERALL_PASSWORD"
 
@@ -109,13 +111,7 @@ def test_status_without_an_answer_for_the_position_is_an_error(sshd: Any) -> Non
 
 
 def _fails_within(power: PowerallPower, deadline: float) -> str:
-    started = time.monotonic()
-    with pytest.raises(PowerError) as err:
-        power.on()
-    elapsed = time.monotonic() - started
-    assert elapsed < deadline, f"took {elapsed:.1f} s"
-    text = str(err.value)
-    assert "\n" not in text and SECRET not in text
+    text = fails_within(power.on, deadline, SECRET)
     assert text.startswith("powerall on root@127.0.0.1:")
     return text
 
