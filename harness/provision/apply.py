@@ -52,6 +52,7 @@ from harness.provision.journal import (
     id_key,
     now_iso,
 )
+from harness.provision.lock import ServerLock
 from harness.provision.plan import Entry, Plan, make_plan, observe
 from harness.provision.transport import Transport
 
@@ -256,8 +257,13 @@ class Provisioner:
         """Write what the plan says, with backups, then reload; see the module docstring.
 
         ``expected``: the plan the user was shown; if the server changed since, raise
-        :class:`PlanStale` instead of applying something else.
+        :class:`PlanStale` instead of applying something else.  Holds the server's
+        provisioning lock throughout (:class:`~.lock.ServerLock`).
         """
+        with ServerLock(self.transport, self.journal.directory, "apply", now=self.now):
+            return self._apply(expected)
+
+    def _apply(self, expected: Plan | None) -> ApplyResult:
         plan = self.plan()
         if expected is not None:
             _check_same(expected, plan)
@@ -299,6 +305,10 @@ class Provisioner:
         Refuses, naming the file, if a file changed after that apply (by a later apply
         or by hand); ``force`` restores the backups anyway.
         """
+        with ServerLock(self.transport, self.journal.directory, "rollback", now=self.now):
+            return self._rollback(apply_id, force=force)
+
+    def _rollback(self, apply_id: str | None, *, force: bool) -> RollbackResult:
         records = self.journal.records()
         applies = [r for r in records if isinstance(r, ApplyRecord)]
         target = self._rollback_target(applies, apply_id)

@@ -48,3 +48,7 @@ class RollbackConflict(ProvisionError):
 
 class ReloadFailed(ProvisionError):
     """A reload action (``systemctl restart dnsmasq``...) failed after the files were written."""
+
+
+class Locked(ProvisionError):
+    """Another apply or rollback holds the server's provisioning lock."""

@@ -162,6 +162,15 @@ class Transport(Protocol):
         """Create ``path`` (``mode``) and missing parents (0755); an existing one is fine."""
         ...
 
+    def mkdir_exclusive(self, path: PathLike) -> bool:
+        """Create directory ``path`` (0700, its parent must exist); False if something is
+        already there.  Atomic on the server: the provisioning lock is made with it."""
+        ...
+
+    def rmdir(self, path: PathLike) -> None:
+        """Remove an empty directory; an absent one is fine."""
+        ...
+
     def listdir(self, path: PathLike) -> list[str]:
         """Names in the directory, sorted; an absent directory is empty."""
         ...
@@ -331,6 +340,23 @@ class LocalTransport:
                 os.chmod(path, mode)  # as over SFTP: the mode asked for, not the umask's
         except OSError as exc:
             raise self._error(f"create directory {path}", exc) from exc
+
+    def mkdir_exclusive(self, path: PathLike) -> bool:
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            raise self._error(f"create directory {path}", exc) from exc
+        return True
+
+    def rmdir(self, path: PathLike) -> None:
+        try:
+            os.rmdir(path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise self._error(f"remove directory {path}", exc) from exc
 
     def listdir(self, path: PathLike) -> list[str]:
         try:
@@ -723,6 +749,23 @@ class SshTransport:
                     wanted = mode if part == p else 0o755
                     sftp.mkdir(str(part), wanted)
                     sftp.chmod(str(part), wanted)  # mkdir's mode went through the umask
+
+    def mkdir_exclusive(self, path: PathLike) -> bool:
+        with self._op(f"create directory {path}") as sftp:
+            try:
+                sftp.mkdir(str(path), 0o700)
+            except OSError:
+                # SFTP says only "Failure": an existing entry is the usual one
+                try:
+                    sftp.stat(str(path))
+                except FileNotFoundError:
+                    raise
+                return False
+            return True
+
+    def rmdir(self, path: PathLike) -> None:
+        with self._op(f"remove directory {path}") as sftp, contextlib.suppress(FileNotFoundError):
+            sftp.rmdir(str(path))
 
     def listdir(self, path: PathLike) -> list[str]:
         with self._op(f"list {path}") as sftp:

@@ -293,3 +293,18 @@ def test_connection_killed_during_a_write_leaves_the_old_file(
         t.write_atomic(target, os.urandom(24 << 20))
     assert fired.is_set()
     assert target.read_bytes() == b"old" * 1000
+
+
+def test_mkdir_exclusive_says_whether_it_made_the_directory(
+    transport_and_dir: tuple[Transport, Path],
+) -> None:
+    t, d = transport_and_dir
+    lock = d / "lock"
+    assert t.mkdir_exclusive(lock) is True
+    assert stat.S_IMODE(os.stat(lock).st_mode) == 0o700
+    assert t.mkdir_exclusive(lock) is False  # the second taker learns it is held
+    t.rmdir(lock)
+    assert not lock.exists()
+    t.rmdir(lock)  # absent: fine
+    with pytest.raises(TransportError):
+        t.mkdir_exclusive(d / "no-parent" / "lock")
