@@ -197,6 +197,16 @@ def _display(command: str | Sequence[str]) -> str:
     return command if isinstance(command, str) else shlex.join(command)
 
 
+_REMOTE_PID = re.compile(rb"^nbh-pid (\d+)\n", re.MULTILINE)
+
+
+def _remote_command(text: str) -> str:
+    """``text`` as sent over SSH: the session's shell - a process group of its own, sshd
+    made it with setsid - first says its PID on stderr, then becomes the command, so a
+    command that outlives its timeout can be killed on the server with all it started."""
+    return f"echo nbh-pid $$ >&2; exec /bin/sh -c {shlex.quote(text)}"
+
+
 # --- on the server itself ------------------------------------------------------------
 
 
@@ -792,7 +802,7 @@ class SshTransport:
                 raise EOFError
             channel = transport.open_session(timeout=self.target.timeout)
             with contextlib.closing(channel):
-                channel.exec_command(text)
+                channel.exec_command(_remote_command(text))
                 channel.shutdown_write()  # no input: a command that reads stdin sees EOF
                 out, err = bytearray(), bytearray()
                 while True:
@@ -807,6 +817,7 @@ class SshTransport:
                     elif deadline.expired():
                         raise CommandTimeout(
                             f"`{text}` did not finish within {timeout:g} s on {self.where}"
+                            f"; {self._kill_remote(err)}"
                         )
                     elif channel.eof_received:
                         channel.status_event.wait(min(0.1, deadline.remaining()))
@@ -814,6 +825,9 @@ class SshTransport:
                         # The channel's pipe is set by data on either stream and by EOF.
                         select.select([channel], [], [], min(0.2, deadline.remaining()))
                 rc = channel.recv_exit_status()
+        said = _REMOTE_PID.search(err)
+        if said is not None:
+            del err[said.start() : said.end()]
         return RunResult(
             text,
             rc,
@@ -821,6 +835,20 @@ class SshTransport:
             err.decode("utf-8", "replace"),
             clock.now() - started,
         )
+
+    def _kill_remote(self, err: bytes | bytearray) -> str:
+        """Kill the process group of a timed-out command; what happened, for its error."""
+        said = _REMOTE_PID.search(err)
+        if said is None:
+            return "its process on the server is unknown and may still run"
+        pid = int(said.group(1))
+        try:
+            result = self.run(f"kill -s KILL -- -{pid}", 10)
+        except TransportError as exc:
+            return f"could not kill it (pid {pid}) on the server: {exc}"
+        if not result.ok:
+            return f"could not kill it (pid {pid}) on the server: {result.first_line()}"
+        return f"killed it (process group {pid}) on the server"
 
 
 def _describe(exc: BaseException) -> str:

@@ -141,7 +141,13 @@ def test_run_timeout_is_reported_and_transport_stays_usable(
     assert t.run("echo again").stdout == "again\n"
 
 
-def test_local_timeout_ends_what_the_command_started() -> None:
+def test_a_timeout_ends_what_the_command_started(
+    transport_and_dir: tuple[Transport, Path],
+) -> None:
+    """Locally by its process group; over SSH by killing the session's process group on
+    the server (the lab's sshd shares this host's processes, so /proc shows them)."""
+    t, _ = transport_and_dir
+
     def running() -> list[int]:
         found = []
         for proc in Path("/proc").iterdir():
@@ -152,9 +158,12 @@ def test_local_timeout_ends_what_the_command_started() -> None:
                 continue
         return found
 
-    with pytest.raises(CommandTimeout):
-        LocalTransport().run("sleep 4.321; echo never", timeout=0.3)
+    with pytest.raises(CommandTimeout) as info:
+        t.run("sleep 4.321; echo never", timeout=1.0)
     assert running() == []
+    if isinstance(t, SshTransport):
+        assert "; killed it (process group " in str(info.value)
+        assert t.run("echo again >&2").stderr == "again\n"  # the PID line is not output
 
 
 def test_temp_names_are_hidden_and_recognised() -> None:
