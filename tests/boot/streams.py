@@ -124,29 +124,25 @@ def good_boot(t0: float = 100.0) -> list[Event]:
     return events
 
 
-def log_not_found(t: float, name: str) -> ServerLogLine:
-    path = f"{EXP.tftp_root}/{name}"
+def _tftp_log(t: float, message: str, kind: str, **fields: str) -> ServerLogLine:
     return ServerLogLine(
         t=t,
-        raw=f"dnsmasq-tftp[1]: file {path} not found",
+        raw=f"dnsmasq-tftp[1]: {message}",
         program="dnsmasq-tftp",
-        message=f"file {path} not found",
-        kind="tftp_not_found",
-        path=path,
-    )
+        message=message,
+        kind=kind,
+        **fields,
+    )  # type: ignore[arg-type]
+
+
+def log_not_found(t: float, name: str) -> ServerLogLine:
+    path = f"{EXP.tftp_root}/{name}"
+    return _tftp_log(t, f"file {path} not found", "tftp_not_found", path=path)
 
 
 def log_sent(t: float, name: str) -> ServerLogLine:
     path = f"{EXP.tftp_root}/{name}"
-    return ServerLogLine(
-        t=t,
-        raw=f"dnsmasq-tftp[1]: sent {path} to {IP}",
-        program="dnsmasq-tftp",
-        message=f"sent {path} to {IP}",
-        kind="tftp_sent",
-        path=path,
-        ip=IP,
-    )
+    return _tftp_log(t, f"sent {path} to {IP}", "tftp_sent", path=path, ip=IP)
 
 
 def tftp_error(t: float, name: str) -> TftpError:
