@@ -200,11 +200,23 @@ def _display(command: str | Sequence[str]) -> str:
 _REMOTE_PID = re.compile(rb"^nbh-pid (\d+)\n", re.MULTILINE)
 
 
+_WRAP = "echo nbh-pid $$ >&2; exec /bin/sh -c "
+
+
 def _remote_command(text: str) -> str:
     """``text`` as sent over SSH: the session's shell - a process group of its own, sshd
     made it with setsid - first says its PID on stderr, then becomes the command, so a
     command that outlives its timeout can be killed on the server with all it started."""
-    return f"echo nbh-pid $$ >&2; exec /bin/sh -c {shlex.quote(text)}"
+    return _WRAP + shlex.quote(text)
+
+
+def unwrap_remote_command(sent: str) -> str | None:
+    """The command inside what :class:`SshTransport` sent (None: not wrapped) - for
+    stand-in servers that answer commands without running a shell."""
+    if not sent.startswith(_WRAP):
+        return None
+    words = shlex.split(sent[len(_WRAP) :])
+    return words[0] if len(words) == 1 else None
 
 
 # --- on the server itself ------------------------------------------------------------

@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator
 
 import paramiko
 
+from harness.provision.transport import unwrap_remote_command
+
 Handler = Callable[[str], tuple[int, str, str] | None]  # None: never answer
 
 _HOST_KEY: paramiko.RSAKey | None = None
@@ -105,11 +107,17 @@ class FakeSshd:
         command = server.command_of(channel, 10)
         if command is None:
             return  # an SFTP channel: its subsystem handler serves it
+        # The harness sends its commands through the login shell (which first says its
+        # PID, for a kill on timeout): do what that shell would, then answer the command.
+        inner = unwrap_remote_command(command)
+        said = "" if inner is None else "nbh-pid 4711\n"
+        command = command if inner is None else inner
         self.commands.append(command)
         answer = self.handler(command)
         if answer is None:
             return  # hang: the client's deadline must end it
         rc, out, err = answer
+        err = said + err
         with contextlib.suppress(OSError, EOFError):
             channel.sendall(out.encode())
             channel.sendall_stderr(err.encode())

@@ -317,3 +317,13 @@ def test_mkdir_exclusive_says_whether_it_made_the_directory(
     t.rmdir(lock)  # absent: fine
     with pytest.raises(TransportError):
         t.mkdir_exclusive(d / "no-parent" / "lock")
+
+
+@pytest.mark.parametrize("command", ["sleep 5", "echo 'a b' \"$HOME\"; exit 3", "x=1 && y"])
+def test_the_ssh_wrapper_unwraps_to_the_command(command: str) -> None:
+    from harness.provision.transport import _remote_command, unwrap_remote_command
+
+    sent = _remote_command(command)
+    assert sent.startswith("echo nbh-pid $$ >&2; exec /bin/sh -c ")
+    assert unwrap_remote_command(sent) == command
+    assert unwrap_remote_command(command) is None
