@@ -237,6 +237,10 @@ class DhcpJudge(Judge):
         )
 
 
+#: How far a capture's last packet of a transfer may lie after dnsmasq's ``sent`` line
+#: (clock mapping jitter; the line is stamped when read, after it was written).
+_SENT_SLACK = 0.5
+
 _PXE_FALLBACK = re.compile(r"^pxelinux\.cfg/([0-9A-F]{1,8}|default)$")
 
 
@@ -250,11 +254,13 @@ class TftpFilesJudge(Judge):
         self.requested: dict[str, float] = {}
         self.partial: dict[str, str] = {}
         self.done: dict[str, float] = {}
-        # Files dnsmasq logged as ``sent``.  dnsmasq also logs ``sent`` for a transfer it
-        # abandons awaiting a short packet (an OACK nobody acknowledged), so where the
-        # capture saw the request, the capture decides whether the file arrived whole.
-        self.logged_sent: set[str] = set()
-        self.unacked: set[str] = set()  # all bytes seen going out, the final ACK not
+        # dnsmasq's ``sent <file>`` line, by file: when it was read.  dnsmasq also logs
+        # ``sent`` for a transfer it abandons awaiting a short packet (an OACK nobody
+        # acknowledged, on a lossy link), so where the capture saw the request, the
+        # capture must agree: it saw the transfer end, or saw it stop (a busy capture
+        # can miss the end) no later than that line - not carry on after it.
+        self.logged_sent: dict[str, float] = {}
+        self.stopped: dict[str, TftpTransfer] = {}  # ended without its last ACK seen
 
     def _mine(self, event: Event) -> str | None:
         """The TFTP file this event is about, if it concerns this node."""
@@ -316,29 +322,25 @@ class TftpFilesJudge(Judge):
         elif isinstance(event, TftpTransfer):
             if event.complete and self._whole(name, event):
                 self._done(name, event)
-            elif not event.complete and self._all_sent(name, event):
-                # Every byte went out but the capture saw no final ACK (a dropped frame,
-                # or a client that never sends it): whole once dnsmasq says ``sent``.
-                self.unacked.add(name)
-                self.partial.setdefault(name, f"all {event.bytes} bytes, no final ACK")
-                self.note(event)
-                if name in self.logged_sent:
-                    self._done(name, event)
-            elif event.bytes:
+            elif not event.complete and event.bytes:
                 self.partial.setdefault(
                     name, f"{event.bytes} bytes of {event.declared_size or '?'}"
                 )
                 self.note(event)
+                self.stopped[name] = event
+                if self._sent_when_stopped(name):
+                    self._done(name, event)
         elif isinstance(event, ServerLogLine) and event.kind == "tftp_sent":
-            self.logged_sent.add(name)
-            if name not in self.requested or name in self.unacked:
+            self.logged_sent.setdefault(name, event.t)
+            if name not in self.requested or self._sent_when_stopped(name):
                 self._done(name, event)
             else:
                 self.note(event)
 
-    def _all_sent(self, name: str, event: TftpTransfer) -> bool:
-        size = self.exp.file_sizes.get(name, event.declared_size)
-        return size is not None and event.bytes == size
+    def _sent_when_stopped(self, name: str) -> bool:
+        """dnsmasq said ``sent`` and the capture's transfer stopped by then."""
+        sent, stopped = self.logged_sent.get(name), self.stopped.get(name)
+        return sent is not None and stopped is not None and stopped.t <= sent + _SENT_SLACK
 
     def _whole(self, name: str, event: TftpTransfer) -> bool:
         size = self.exp.file_sizes.get(name, event.declared_size)

@@ -233,6 +233,28 @@ def test_all_bytes_sent_without_the_final_ack_is_whole_once_dnsmasq_says_sent() 
     assert run(events).record(ended=T0 + 20).passed
 
 
+def test_a_capture_that_missed_the_end_agrees_with_dnsmasq_sent() -> None:
+    """Under load the capture can drop the last blocks; the transfer then stops in the
+    capture (ended after 10 s idle) no later than dnsmasq's ``sent``: the file is whole."""
+    events = [e for e in good_boot(T0) if e.t < T0 + 3]
+    stopped = replace(sent(T0 + 3.4, "vmlinuz", 6000), complete=False, declared_size=None)
+    events += [rrq(T0 + 3, "vmlinuz"), log_sent(T0 + 3.5, "vmlinuz")]
+    events += [e for e in good_boot(T0) if e.t >= T0 + 3.6]
+    events.insert(events.index(next(e for e in events if e.t >= T0 + 5)), stopped)
+    assert run(events).record(ended=T0 + 20).passed
+
+
+def test_a_transfer_going_on_after_dnsmasq_sent_is_not_whole() -> None:
+    """The ``sent`` of an abandoned second transfer, while the first goes on (lossy link)."""
+    events = [e for e in good_boot(T0) if e.t < T0 + 2]
+    went_on = replace(sent(T0 + 25, "pxelinux.0", 30000), complete=False)
+    events += [rrq(T0 + 2, "pxelinux.0"), log_sent(T0 + 20, "pxelinux.0"), went_on]
+    machine = run(events, until=T0 + 1000)
+    assert machine.diagnosis is not None
+    assert machine.diagnosis.stage == Stage.TFTP_FIRMWARE
+    assert "pxelinux.0 did not complete" in machine.diagnosis.cause
+
+
 def test_dnsmasq_sent_line_is_enough_where_no_capture_saw_the_request() -> None:
     events = [e for e in good_boot(T0) if not (e.t >= T0 + 2 and e.t < T0 + 3)]
     for i, name in enumerate(("pxelinux.0", "ldlinux.c32", CFG)):
