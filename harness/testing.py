@@ -5,8 +5,8 @@ its lab (provisioning from empty, a canary root, BMCs, labgrid drivers) wants on
 own, under its own name.  :func:`own_lab` brings it up (a lab that cannot come up fails
 the test with its one-line reason, not a traceback), takes it down however the module
 ends, and can prove nothing of it is left.  :func:`lab_secret` puts a fresh lab-only
-password where a testbed's ``password_env`` looks for it; :func:`console_until` reads a
-QEMU node's raw console up to a given text.
+password where a testbed's ``password_env`` looks for it.  (To wait for console output,
+use :class:`harness.consoles.qemu.QemuConsole` and its ``expect``.)
 """
 
 from __future__ import annotations
@@ -18,11 +18,9 @@ from typing import Any
 
 import pytest
 
-from harness.clock import Deadline
 from harness.errors import HarnessError
 from harness.lab.lab import EmulatedLab
 from harness.lab.leaks import lab_leftovers, namespace_inode
-from harness.lab.qemu import QemuMachine
 from harness.testbed import Testbed
 
 
@@ -56,21 +54,3 @@ def lab_secret(variable: str, prefix: str = "T") -> Iterator[str]:
         env.setenv(variable, value)
         yield value
 
-
-def console_until(machine: QemuMachine, needle: bytes, timeout: float) -> bytes:
-    """What ``machine``'s console printed until ``needle`` appeared, the console closed,
-    or ``timeout`` seconds passed (the caller checks for ``needle``)."""
-    console = machine.console
-    assert console is not None, f"{machine} has no console attached"
-    seen = b""
-    deadline = Deadline(timeout)
-    while needle not in seen and not deadline.expired():
-        console.settimeout(max(0.1, deadline.remaining()))
-        try:
-            chunk = console.recv(65536)
-        except TimeoutError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-    return seen

@@ -82,20 +82,3 @@ def test_lab_secret_is_fresh_and_gone_after_the_block() -> None:
         assert two != one
     assert os.environ.get("NBH_TEST_SECRET") == before
 
-
-def test_console_until_stops_at_the_text_or_at_its_deadline() -> None:
-    import socket
-    import time
-
-    ours, theirs = socket.socketpair()
-    machine: Any = type("M", (), {"console": ours})()
-    try:
-        theirs.sendall(b"SeaBIOS (version 1.16)\r\niPXE ")
-        assert b"SeaBIOS" in testing.console_until(machine, b"SeaBIOS", timeout=5)
-        started = time.monotonic()
-        assert b"login:" not in testing.console_until(machine, b"login:", timeout=0.3)
-        assert time.monotonic() - started < 2
-        theirs.close()
-        assert testing.console_until(machine, b"login:", timeout=5) == b""  # closed
-    finally:
-        ours.close()

@@ -15,12 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from harness.consoles.qemu import QemuConsole
 from harness.control.ipmi import IpmiPower, IpmiTool
 from harness.control.power import PowerError
 from harness.lab.lab import EmulatedLab
 from harness.lab.target import power_for
 from harness.testbed import Node, load_testbed
-from harness.testing import console_until, lab_secret, own_lab
+from harness.testing import lab_secret, own_lab
 
 pytestmark = pytest.mark.lab
 
@@ -69,7 +70,10 @@ def test_ipmitool_switches_the_node_on_and_off(ipmi_lab: EmulatedLab, node02: Ip
     assert "Chassis Power is on" in node02.tool.run("chassis", "power", "status")
     assert qmp.execute("query-status")["running"] is True
     # powered on from its firmware: SeaBIOS, then iPXE, speak on the serial console
-    assert b"SeaBIOS" in console_until(ipmi_lab.machine(node), b"SeaBIOS", timeout=30)
+    machine = ipmi_lab.machine(node)
+    assert machine.console is not None
+    with QemuConsole(node.name, machine.console) as console:
+        assert "SeaBIOS" in console.expect("SeaBIOS", timeout=30).text
 
     node02.off()
     assert "Chassis Power is off" in node02.tool.run("chassis", "power", "status")

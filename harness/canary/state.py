@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.errors import HarnessError
+from harness.provision.journal import running_here
 from harness.provision.transport import Transport
 
 STATE_NAME = "state.json"
@@ -71,15 +72,7 @@ class Origin(BaseModel):
 
     def alive(self) -> bool | None:
         """Whether the process still runs: None when it ran on another machine."""
-        if self.host != socket.gethostname():
-            return None
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return running_here(self.host, self.pid)
 
     def describe(self) -> str:
         return f"{self.user}@{self.host} (pid {self.pid}) at {self.at}"

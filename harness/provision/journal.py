@@ -89,6 +89,30 @@ class Origin(_Record):
     def short(self) -> str:
         return f"{self.user}@{self.host}"
 
+    def alive(self) -> bool | None:
+        """Whether the process still runs: None when it ran on another machine."""
+        return running_here(self.host, self.pid)
+
+    def started(self) -> float | None:
+        """``at`` as a Unix time (None if it does not parse)."""
+        try:
+            return datetime.datetime.fromisoformat(self.at).timestamp()
+        except ValueError:
+            return None
+
+
+def running_here(host: str, pid: int) -> bool | None:
+    """Whether process ``pid`` of machine ``host`` runs; None if ``host`` is another."""
+    if host != socket.gethostname():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
 
 class FileChange(_Record):
     """One file of an apply: what it was (None: did not exist) and what the apply wrote."""

@@ -4,8 +4,8 @@ Two engineers (or a person and a nightly job) applying to one server at once wou
 interleave backups and writes and leave a journal that explains neither.  So apply and
 rollback hold a lock on the server itself, where every client sees it: the directory
 ``<journal>/lock``, made with ``mkdir`` (atomic on any POSIX filesystem; over SSH an SFTP
-mkdir), holding an
-``owner`` file that says who took it and when.
+mkdir), holding an ``owner`` file that says what holds it, who and since when (the
+journal's :class:`~harness.provision.journal.Origin`).
 
 A lock whose owner is gone is taken over, and said so: one taken on this host by a
 process that no longer runs, or one older than ``stale_after`` (an apply takes seconds;
@@ -16,17 +16,16 @@ with its owner named and the way out.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import os
-import socket
 import time
 from collections.abc import Callable
 from pathlib import PurePosixPath
 from types import TracebackType
-from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from harness.provision.errors import Locked, ProvisionError, TransportError
+from harness.provision.journal import Origin
 from harness.provision.transport import Transport
 
 log = logging.getLogger(__name__)
@@ -35,14 +34,16 @@ log = logging.getLogger(__name__)
 STALE_AFTER = 600.0
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+class LockOwner(BaseModel):
+    """The ``owner`` file of the lock."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    what: str  # "apply" or "rollback"
+    by: Origin
+
+    def describe(self) -> str:
+        return f"the {self.what} of {self.by.short()} (pid {self.by.pid}, since {self.by.at})"
 
 
 class ServerLock:
@@ -68,15 +69,6 @@ class ServerLock:
     def owner_file(self) -> PurePosixPath:
         return self.directory / "owner"
 
-    def me(self) -> dict[str, Any]:
-        return {
-            "what": self.what,
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "user": os.environ.get("USER") or os.environ.get("LOGNAME") or "?",
-            "since": self.now(),
-        }
-
     def acquire(self) -> None:
         try:
             self.transport.makedirs(self.directory.parent, 0o700)
@@ -92,23 +84,6 @@ class ServerLock:
                 f" {self.transport.where}, so nothing was changed: {exc}"
             ) from exc
         raise Locked(self._refusal(self._owner()))
-
-    def _write_owner(self) -> None:
-        data = json.dumps(self.me()).encode() + b"\n"
-        try:
-            self.transport.write_atomic(self.owner_file, data, 0o644)
-        except TransportError:
-            with contextlib.suppress(TransportError):
-                self._remove()
-            raise
-
-    def _take_over_or_refuse(self) -> None:
-        owner = self._owner()
-        why = self._stale(owner)
-        if why is None:
-            raise Locked(self._refusal(owner))
-        log.warning("%s: taking over the provisioning lock: %s", self.transport.where, why)
-        self._remove()
 
     def release(self) -> None:
         if self.held:
@@ -136,53 +111,53 @@ class ServerLock:
 
     # --- details ---------------------------------------------------------------------
 
-    def _owner(self) -> dict[str, Any] | None:
+    def _write_owner(self) -> None:
+        owner = LockOwner(what=self.what, by=Origin.here())
+        try:
+            self.transport.write_atomic(self.owner_file, owner.model_dump_json().encode(), 0o644)
+        except TransportError:
+            with contextlib.suppress(TransportError):
+                self._remove()
+            raise
+
+    def _take_over_or_refuse(self) -> None:
+        owner = self._owner()
+        why = self._stale(owner)
+        if why is None:
+            raise Locked(self._refusal(owner))
+        log.warning("%s: taking over the provisioning lock: %s", self.transport.where, why)
+        self._remove()
+
+    def _owner(self) -> LockOwner | None:
         data = self.transport.read(self.owner_file)
         if data is None:
             return None
         try:
-            owner = json.loads(data)
-        except ValueError:
+            return LockOwner.model_validate_json(data)
+        except ValidationError:
             return None
-        return owner if isinstance(owner, dict) else None
 
-    def _stale(self, owner: dict[str, Any] | None) -> str | None:
+    def _stale(self, owner: LockOwner | None) -> str | None:
         """Why the lock can be taken over, or None if its owner may still be at work."""
         if owner is None:
             # taken a moment ago (owner not written yet), or by a client that died
-            # between mkdir and the write: only age tells
-            st = self.transport.stat(self.directory)
-            if not st.exists:
-                return "it is gone"
-            return None
-        since = owner.get("since")
-        if isinstance(since, int | float) and self.now() - since > self.stale_after:
-            return f"{self._describe(owner)} is older than {self.stale_after:g} s"
-        pid = owner.get("pid")
-        if owner.get("host") == socket.gethostname() and isinstance(pid, int) and not _alive(pid):
-            return f"{self._describe(owner)}: that process is gone"
+            # between mkdir and the write: only its removal tells
+            return None if self.transport.stat(self.directory).exists else "it is gone"
+        started = owner.by.started()
+        if started is not None and self.now() - started > self.stale_after:
+            return f"{owner.describe()} is older than {self.stale_after:g} s"
+        if owner.by.alive() is False:
+            return f"{owner.describe()}: that process is gone"
         return None
 
-    def _describe(self, owner: dict[str, Any]) -> str:
-        since = owner.get("since")
-        when = (
-            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since))
-            if isinstance(since, int | float)
-            else "?"
-        )
-        return (
-            f"the {owner.get('what', '?')} of {owner.get('user', '?')}@{owner.get('host', '?')}"
-            f" (pid {owner.get('pid', '?')}, since {when})"
-        )
-
-    def _refusal(self, owner: dict[str, Any] | None) -> str:
+    def _refusal(self, owner: LockOwner | None) -> str:
         if owner is None:
             return (
                 f"{self.transport.where}: the provisioning lock {self.directory} is held and"
                 " names no owner; if no apply or rollback is running, remove it on the server"
             )
         return (
-            f"{self.transport.where}: {self._describe(owner)} holds the provisioning lock"
+            f"{self.transport.where}: {owner.describe()} holds the provisioning lock"
             f" {self.directory}; wait for it to finish, or, if it died, remove"
             f" {self.directory} on the server (it is taken over after {self.stale_after:g} s)"
         )

@@ -3,6 +3,7 @@ dead client is taken over; a live one is refused naming its owner and the way ou
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import socket
@@ -30,11 +31,13 @@ def provisioner(server: Path, reload_log: ReloadLog, transport: object = None) -
     )
 
 
-def plant(server: Path, **owner: object) -> Path:
+def plant(server: Path, *, what: str, host: str, user: str, pid: int, since: float) -> Path:
     """A lock as another client left it."""
     lock = server / "journal" / "lock"
     lock.mkdir(parents=True)
-    (lock / "owner").write_text(json.dumps(owner))
+    at = datetime.datetime.fromtimestamp(since, datetime.UTC).isoformat(timespec="seconds")
+    by = {"user": user, "host": host, "pid": pid, "harness": "0.1", "at": at}
+    (lock / "owner").write_text(json.dumps({"what": what, "by": by}))
     return lock
 
 
