@@ -240,6 +240,12 @@ class DhcpJudge(Judge):
 #: How far a capture's last packet of a transfer may lie after dnsmasq's ``sent`` line
 #: (clock mapping jitter; the line is stamped when read, after it was written).
 _SENT_SLACK = 0.5
+#: How long before dnsmasq's ``sent`` line the capture must still have seen the transfer
+#: for the line to vouch for blocks the capture missed.  dnsmasq logs ``sent`` within a
+#: moment of a transfer's last ACK; it logs the same words when it abandons a transfer
+#: stuck at a short packet (an OACK nobody acknowledged), but only after retransmitting
+#: on a back-off of 2, 2, 3, 3, 5, 5, 9 and 9 s - its last packet 9 s before the line.
+_SENT_GAP = 5.0
 
 _PXE_FALLBACK = re.compile(r"^pxelinux\.cfg/([0-9A-F]{1,8}|default)$")
 
@@ -258,7 +264,7 @@ class TftpFilesJudge(Judge):
         # ``sent`` for a transfer it abandons awaiting a short packet (an OACK nobody
         # acknowledged, on a lossy link), so where the capture saw the request, the
         # capture must agree: it saw the transfer end, or saw it stop (a busy capture
-        # can miss the end) no later than that line - not carry on after it.
+        # can miss the end) just before that line - see :meth:`_sent_when_stopped`.
         self.logged_sent: dict[str, float] = {}
         self.stopped: dict[str, TftpTransfer] = {}  # ended without its last ACK seen
 
@@ -338,9 +344,18 @@ class TftpFilesJudge(Judge):
                 self.note(event)
 
     def _sent_when_stopped(self, name: str) -> bool:
-        """dnsmasq said ``sent`` and the capture's transfer stopped by then."""
+        """dnsmasq said ``sent``, and the capture's transfer stopped just before it.
+
+        A transfer that went on after the line, or went silent long before it, is not the
+        one dnsmasq completed: the line is an abandoned transfer's.  A capture that saw
+        every byte go out needs only the line, whenever it came (the final ACK is what
+        it missed, and dnsmasq does not insist on it either).
+        """
         sent, stopped = self.logged_sent.get(name), self.stopped.get(name)
-        return sent is not None and stopped is not None and stopped.t <= sent + _SENT_SLACK
+        if sent is None or stopped is None or stopped.t > sent + _SENT_SLACK:
+            return False
+        size = self.exp.file_sizes.get(name, stopped.declared_size)
+        return (size is not None and stopped.bytes >= size) or stopped.t >= sent - _SENT_GAP
 
     def _whole(self, name: str, event: TftpTransfer) -> bool:
         size = self.exp.file_sizes.get(name, event.declared_size)

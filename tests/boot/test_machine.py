@@ -255,6 +255,24 @@ def test_a_transfer_going_on_after_dnsmasq_sent_is_not_whole() -> None:
     assert "pxelinux.0 did not complete" in machine.diagnosis.cause
 
 
+def test_a_transfer_silent_long_before_dnsmasq_sent_is_not_whole() -> None:
+    """CI, x86-lossy-tftp: two blocks of pxelinux.0 arrived, iPXE gave up, and dnsmasq
+    logged ``sent`` (twice: the first transfer and the one a resent RRQ started) when it
+    abandoned them 20 s later.  The capture's last packet of the transfer is long before
+    the line, so the line is an abandonment's, not proof of the file."""
+    events = [e for e in good_boot(T0) if e.t < T0 + 2]
+    stalled = replace(
+        sent(T0 + 11.2, "pxelinux.0", 2864), complete=False, declared_size=42430
+    )
+    events += [rrq(T0 + 2.3, "pxelinux.0"), stalled]
+    events += [log_sent(T0 + 31.5, "pxelinux.0"), log_sent(T0 + 31.6, "pxelinux.0")]
+    machine = run(events, until=T0 + 1000)
+    assert machine.diagnosis is not None
+    assert machine.diagnosis.stage == Stage.TFTP_FIRMWARE
+    assert "pxelinux.0 did not complete" in machine.diagnosis.cause
+    assert "never requested" not in machine.diagnosis.cause
+
+
 def test_dnsmasq_sent_line_is_enough_where_no_capture_saw_the_request() -> None:
     events = [e for e in good_boot(T0) if not (e.t >= T0 + 2 and e.t < T0 + 3)]
     for i, name in enumerate(("pxelinux.0", "ldlinux.c32", CFG)):
