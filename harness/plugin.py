@@ -153,7 +153,7 @@ def _run_id(config: pytest.Config) -> str:
     return config.stash[RUN_ID]
 
 
-def _shared_run_dir(config: pytest.Config) -> Path:
+def shared_run_dir(config: pytest.Config) -> Path:
     """``reports/<run-id>/``: shared by the xdist workers of a run (the allocation log)."""
     base = config.getoption("--reports")
     root = Path(base) if base else config.rootpath / "reports"
@@ -164,7 +164,7 @@ def _run_dir(config: pytest.Config) -> Path:
     """This session's report directory: the run's, or ``<run>/<gwN>/`` for an xdist
     worker (each worker writes its own run.json and artifacts)."""
     if RUN_DIR not in config.stash:
-        shared = _shared_run_dir(config)
+        shared = shared_run_dir(config)
         worker = os.environ.get("PYTEST_XDIST_WORKER") if hasattr(config, "workerinput") else None
         config.stash[RUN_DIR] = shared / worker if worker else shared
     return config.stash[RUN_DIR]
@@ -289,7 +289,7 @@ def node_holds(pytestconfig: pytest.Config, testbed: Testbed) -> Iterator[Any]:
     line in the run's allocation log (``reports/<run>/allocations.jsonl``)."""
     from harness.control.holds import ALLOCATION_LOG, AllocationLog, LocalHolds
 
-    log = AllocationLog(_shared_run_dir(pytestconfig) / ALLOCATION_LOG)
+    log = AllocationLog(shared_run_dir(pytestconfig) / ALLOCATION_LOG)
     timeout = pytestconfig.getoption("--hold-timeout")
     coordinator = lg_coordinator(pytestconfig)
     if coordinator:
@@ -475,7 +475,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     history: Path | None = None
     if not config.getoption("--no-boot-history"):
         option = config.getoption("--boot-history")
-        history = Path(option) if option else _shared_run_dir(config).parent / HISTORY
+        history = Path(option) if option else shared_run_dir(config).parent / HISTORY
     # Test outcomes as the terminal summary counts them (no terminal: boots only).
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     stats = getattr(reporter, "stats", {})

@@ -5,12 +5,15 @@ its lab (provisioning from empty, a canary root, BMCs, labgrid drivers) wants on
 own, under its own name.  :func:`own_lab` brings it up (a lab that cannot come up fails
 the test with its one-line reason, not a traceback), takes it down however the module
 ends, and can prove nothing of it is left.  :func:`lab_secret` puts a fresh lab-only
-password where a testbed's ``password_env`` looks for it.  (To wait for console output,
-use :class:`harness.consoles.qemu.QemuConsole` and its ``expect``.)
+password where a testbed's ``password_env`` looks for it.  :func:`worker_lab_name` gives
+such a lab a name of its own per pytest-xdist worker: under ``-n`` a module's tests are
+spread over workers, and two workers must not bring up one lab name twice.  (To wait for
+console output, use :class:`harness.consoles.qemu.QemuConsole` and its ``expect``.)
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +25,19 @@ from harness.errors import HarnessError
 from harness.lab.lab import EmulatedLab
 from harness.lab.leaks import lab_leftovers, namespace_inode
 from harness.testbed import Testbed
+
+#: The longest lab name (:class:`harness.lab.layout.LabLayout` checks it).
+_LAB_NAME_MAX = 20
+
+
+def worker_lab_name(name: str) -> str:
+    """``name`` as it is, or with the pytest-xdist worker appended (``canary-gw1``),
+    shortened to fit the lab name limit."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return name
+    suffix = f"-{worker}"
+    return name[: _LAB_NAME_MAX - len(suffix)] + suffix
 
 
 @contextmanager

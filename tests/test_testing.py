@@ -82,3 +82,20 @@ def test_lab_secret_is_fresh_and_gone_after_the_block() -> None:
         assert two != one
     assert os.environ.get("NBH_TEST_SECRET") == before
 
+
+
+def test_worker_lab_name_is_unique_per_xdist_worker_and_a_valid_lab_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from harness.lab.layout import LabLayout
+
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    assert testing.worker_lab_name("canary") == "canary"
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")
+    assert testing.worker_lab_name("canary") == "canary-gw1"
+    longest = testing.worker_lab_name("p-emulated-pi-machin")
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw12")
+    other = testing.worker_lab_name("p-emulated-pi-machin")
+    assert longest == "p-emulated-pi-ma-gw1" and other == "p-emulated-pi-m-gw12"
+    for name in (longest, other):
+        assert LabLayout(name).name == name

@@ -23,11 +23,11 @@ from harness.canary.treehash import tree_hash
 from harness.lab.lab import EmulatedLab
 from harness.observe.ssh import probe
 from harness.testbed import Node, Testbed
-from harness.testing import own_lab
+from harness.testing import own_lab, worker_lab_name
 
 pytestmark = [pytest.mark.regression, pytest.mark.lab]
 
-LAB = "canary"  # this module's own lab
+LAB = worker_lab_name("canary")  # this module's own lab
 CANARY = "node02"
 OTHER = "node17"
 MARKER = "/etc/nbh-canary"

@@ -25,6 +25,7 @@ from harness.lab.lab import EmulatedLab
 from harness.lab.leaks import lab_leftovers, namespace_inode
 from harness.plugin import live_boot, report_boot
 from harness.testbed import load_testbed
+from harness.testing import worker_lab_name
 
 pytestmark = [pytest.mark.lab, pytest.mark.fault]
 
@@ -46,7 +47,9 @@ class LabsInTurn:
         if self.current is not None and self.current[0] == key:
             return self.current[1]
         self.close()
-        lab = EmulatedLab(load_testbed(REPO / TESTBEDS[key]), f"{self.prefix}-{key}")
+        lab = EmulatedLab(
+            load_testbed(REPO / TESTBEDS[key]), worker_lab_name(f"{self.prefix}-{key}")
+        )
         try:
             lab.up()
         except HarnessError as exc:
@@ -103,11 +106,11 @@ def test_fault_is_diagnosed(
             progress=live_boot(pytestconfig, node.name, profile.name, len(profile.stages)),
         )
     except FaultUnavailable as exc:
-        matrix.skip(pytestconfig, fault.name, str(exc))
+        matrix.skip(request.node, fault.name, str(exc))
         pytest.skip(f"{fault.name}: {exc}")
     report_boot(request, record, artifacts)
     observation = Observation.of(fault, record)
-    matrix.add(pytestconfig, observation)
+    matrix.add(request.node, observation)
     assert observation.matches, f"{observation.problem()}\n{record.diagnosis}"
     if fault.stage is not None:
         assert record.diagnosis is not None and record.diagnosis.evidence, "no evidence"

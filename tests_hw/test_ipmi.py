@@ -21,12 +21,12 @@ from harness.control.power import PowerError
 from harness.lab.lab import EmulatedLab
 from harness.lab.target import power_for
 from harness.testbed import Node, load_testbed
-from harness.testing import lab_secret, own_lab
+from harness.testing import lab_secret, own_lab, worker_lab_name
 
 pytestmark = pytest.mark.lab
 
 TESTBED = Path(__file__).resolve().parents[1] / "devices" / "emulated-ipmi.yaml"
-LAB = "ipmi-bmc-test"
+LAB = worker_lab_name("ipmi-bmc-test")
 
 
 @pytest.fixture(scope="module")

@@ -27,12 +27,12 @@ from harness.lab.lab import EmulatedLab
 from harness.lab.leaks import namespace_inode
 from harness.lab.qemu import QemuMachine
 from harness.testbed import load_testbed
-from harness.testing import lab_secret, own_lab
+from harness.testing import lab_secret, own_lab, worker_lab_name
 
 pytestmark = pytest.mark.lab
 
 DEVICES = Path(__file__).resolve().parents[1] / "devices"
-LAB = "lgr-power"
+LAB = worker_lab_name("lgr-power")
 
 
 @pytest.fixture(scope="module")

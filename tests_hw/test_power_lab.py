@@ -24,10 +24,11 @@ from harness.control.powerall import PowerallPower
 from harness.lab.lab import EmulatedLab
 from harness.lab.relays import RelayBoard, RelayPlug
 from harness.testbed import Testbed, load_testbed
+from harness.testing import worker_lab_name
 
 pytestmark = pytest.mark.lab
 
-LAB = "pwrmains"
+LAB = worker_lab_name("pwrmains")
 REPO = Path(__file__).resolve().parents[1]
 PASSWORD_ENV = "NBH_LAB_CCU_PASSWORD"
 SECRET = "lab-only-ccu-Secret-31337"

@@ -23,7 +23,7 @@ from harness.provision.access import ServerAccess, lab_access
 from harness.provision.apply import Provisioner
 from harness.provision.plan import Change
 from harness.testbed import Node, Testbed
-from harness.testing import own_lab
+from harness.testing import own_lab, worker_lab_name
 
 pytestmark = [pytest.mark.provision, pytest.mark.lab]
 
@@ -32,7 +32,7 @@ pytestmark = [pytest.mark.provision, pytest.mark.lab]
 def empty_lab(testbed: Testbed) -> Iterator[EmulatedLab]:
     if not testbed.is_emulated:
         pytest.skip(f"{testbed.name} is hardware: provisioning from empty runs on an emulated server module")
-    with own_lab(testbed, f"p-{default_lab_name(testbed)}"[:20], provision=False) as lab:
+    with own_lab(testbed, worker_lab_name(f"p-{default_lab_name(testbed)}"[:20]), provision=False) as lab:
         yield lab
 
 

@@ -9,8 +9,10 @@ journal's :class:`~harness.provision.journal.Origin`).
 
 A lock whose owner is gone is taken over, and said so: one taken on this host by a
 process that no longer runs, or one older than ``stale_after`` (an apply takes seconds;
-a connection that died mid-apply leaves its lock behind).  Any other lock is refused
-with its owner named and the way out.
+a connection that died mid-apply leaves its lock behind), or one that names no owner
+``stale_after`` after it was made, by the server's clock (a client that died between
+``mkdir`` and writing the owner).  Any other lock is refused with its owner named and
+the way out.
 """
 
 from __future__ import annotations
@@ -141,8 +143,17 @@ class ServerLock:
         """Why the lock can be taken over, or None if its owner may still be at work."""
         if owner is None:
             # taken a moment ago (owner not written yet), or by a client that died
-            # between mkdir and the write: only its removal tells
-            return None if self.transport.stat(self.directory).exists else "it is gone"
+            # between mkdir and the write (milliseconds apart): its age tells, on the
+            # server's clock - the same stale_after, which covers clock skew too
+            st = self.transport.stat(self.directory)
+            if not st.exists:
+                return "it is gone"
+            if st.mtime is not None and self._server_now() - st.mtime > self.stale_after:
+                return (
+                    f"it names no owner and was made more than {self.stale_after:g} s ago"
+                    " (a client died before writing its owner)"
+                )
+            return None
         started = owner.by.started()
         if started is not None and self.now() - started > self.stale_after:
             return f"{owner.describe()} is older than {self.stale_after:g} s"
@@ -150,11 +161,21 @@ class ServerLock:
             return f"{owner.describe()}: that process is gone"
         return None
 
+    def _server_now(self) -> float:
+        """The server's time: the modification time of a file written now (the lock's
+        age is read from the server's clock, which the client's may not match)."""
+        probe = self.directory.parent / "lock-clock"
+        self.transport.write_atomic(probe, b"", 0o644)
+        st = self.transport.stat(probe)
+        self.transport.remove(probe)
+        return st.mtime if st.mtime is not None else self.now()
+
     def _refusal(self, owner: LockOwner | None) -> str:
         if owner is None:
             return (
                 f"{self.transport.where}: the provisioning lock {self.directory} is held and"
-                " names no owner; if no apply or rollback is running, remove it on the server"
+                " names no owner yet; if no apply or rollback is running, remove it on the"
+                f" server (it is taken over {self.stale_after:g} s after it was made)"
             )
         return (
             f"{self.transport.where}: {owner.describe()} holds the provisioning lock"

@@ -84,9 +84,12 @@ class FileStat:
     uid: int = -1
     gid: int = -1
     size: int = 0
+    mtime: float | None = None  # the server's clock
 
     @classmethod
-    def from_mode(cls, st_mode: int, uid: int, gid: int, size: int) -> FileStat:
+    def from_mode(
+        cls, st_mode: int, uid: int, gid: int, size: int, mtime: float | None = None
+    ) -> FileStat:
         kind: FileKind = "other"
         if statmod.S_ISREG(st_mode):
             kind = "file"
@@ -94,7 +97,7 @@ class FileStat:
             kind = "dir"
         elif statmod.S_ISLNK(st_mode):
             kind = "symlink"
-        return cls(True, kind, statmod.S_IMODE(st_mode), uid, gid, size)
+        return cls(True, kind, statmod.S_IMODE(st_mode), uid, gid, size, mtime)
 
 
 ABSENT = FileStat(exists=False)
@@ -265,7 +268,7 @@ class LocalTransport:
             return ABSENT
         except OSError as exc:
             raise self._error(f"look at {path}", exc) from exc
-        return FileStat.from_mode(st.st_mode, st.st_uid, st.st_gid, st.st_size)
+        return FileStat.from_mode(st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime)
 
     def write_atomic(
         self,
@@ -702,7 +705,9 @@ class SshTransport:
                 st = sftp.lstat(str(path))
             except FileNotFoundError:
                 return ABSENT
-        return FileStat.from_mode(st.st_mode or 0, st.st_uid or 0, st.st_gid or 0, st.st_size or 0)
+        return FileStat.from_mode(
+            st.st_mode or 0, st.st_uid or 0, st.st_gid or 0, st.st_size or 0, st.st_mtime
+        )
 
     def write_atomic(
         self,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -99,10 +100,28 @@ def test_an_old_lock_is_taken_over(server: Path, reload_log: ReloadLog) -> None:
     assert provisioner(server, reload_log).apply().ok
 
 
-def test_a_lock_without_owner_is_refused(server: Path, reload_log: ReloadLog) -> None:
+def test_a_fresh_lock_without_owner_is_refused(server: Path, reload_log: ReloadLog) -> None:
+    """Its client may be about to write the owner: wait, or remove it by hand."""
     (server / "journal" / "lock").mkdir(parents=True)
-    with pytest.raises(Locked, match="is held and names no owner; if no apply or rollback"):
+    with pytest.raises(Locked, match="is held and names no owner yet; if no apply or rollback"):
         provisioner(server, reload_log).apply()
+    assert (server / "journal" / "lock").is_dir()
+
+
+def test_an_old_lock_without_owner_is_taken_over(
+    server: Path, reload_log: ReloadLog, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client that died between mkdir and writing the owner: the lock's age on the
+    server's clock (its mtime against a file written now) lets it go."""
+    lock = server / "journal" / "lock"
+    lock.mkdir(parents=True)
+    old = time.time() - 3600
+    os.utime(lock, (old, old))
+    with caplog.at_level(logging.WARNING):
+        assert provisioner(server, reload_log).apply().ok
+    assert "names no owner and was made more than 600 s ago" in caplog.text
+    assert not lock.exists()
+    assert sorted(p.name for p in (server / "journal").iterdir() if p.name.startswith("lock-clock")) == []
 
 
 def test_an_interrupted_apply_releases_its_lock_and_the_rerun_finishes(
