@@ -34,14 +34,13 @@ from harness.canary.state import (
     ChangeRun,
     CheckResult,
     Clone,
-    Origin,
     Phase,
     StateStore,
     state_dir,
 )
 from harness.provision.apply import Provisioner
 from harness.provision.files import ManagedFile, Reloads
-from harness.provision.journal import ApplyRecord, Journal
+from harness.provision.journal import ApplyRecord, Journal, Origin
 from harness.provision.server import ServerPaths
 from harness.provision.transport import RunResult, Transport
 from harness.testbed import Testbed

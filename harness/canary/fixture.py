@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from harness.canary.state import CanaryState, CheckResult, Origin, Phase
+from harness.canary.state import CanaryState, CheckResult, Phase
+from harness.provision.journal import Origin
 from harness.testbed import Node, Testbed
 
 OUTCOMES = pytest.StashKey[list[tuple[str, bool]]]()  # (node name, passed) per test

@@ -22,9 +22,10 @@ from harness.boot.profiles import get_profile
 from harness.boot.record import BootRecord
 from harness.boot.run import BootRun
 from harness.canary.engine import Canary, Say
-from harness.canary.state import CanaryState, CheckResult, Origin
+from harness.canary.state import CanaryState, CheckResult
 from harness.lab.lab import EmulatedLab
 from harness.lab.target import EmulatedTarget, target_for
+from harness.provision.journal import Origin
 from harness.provision.transport import Transport
 from harness.smoke import SmokeCheck, SmokeExpect, gather, judge
 from harness.testbed import Node

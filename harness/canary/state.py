@@ -10,19 +10,16 @@ files before it) - and what it found: the clone, the change script, the checks.
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
-import socket
 import time
 from enum import StrEnum
 from pathlib import PurePosixPath
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from harness.errors import HarnessError
-from harness.provision.journal import running_here
+from harness.provision.journal import Origin
 from harness.provision.transport import Transport
 
 STATE_NAME = "state.json"
@@ -50,32 +47,6 @@ class Phase(StrEnum):
 BUSY = frozenset({Phase.STARTING, Phase.CHECKING, Phase.PROMOTING, Phase.DISCARDING})
 #: Phases after which nothing of the canary is left on the server but the backup.
 ENDED = frozenset({Phase.PROMOTED, Phase.DISCARDED, Phase.ROLLED_BACK})
-
-
-class Origin(BaseModel):
-    """Who runs a step, and where."""
-
-    model_config = ConfigDict(frozen=True)
-
-    host: str
-    user: str
-    pid: int
-    at: str
-
-    @classmethod
-    def here(cls) -> Origin:
-        try:
-            user = getpass.getuser()
-        except (KeyError, OSError):
-            user = str(os.getuid())
-        return cls(host=socket.gethostname(), user=user, pid=os.getpid(), at=now_iso())
-
-    def alive(self) -> bool | None:
-        """Whether the process still runs: None when it ran on another machine."""
-        return running_here(self.host, self.pid)
-
-    def describe(self) -> str:
-        return f"{self.user}@{self.host} (pid {self.pid}) at {self.at}"
 
 
 class Clone(BaseModel):

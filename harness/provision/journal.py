@@ -64,12 +64,12 @@ class _Record(BaseModel):
 
 
 class Origin(_Record):
-    """Who ran an apply or rollback, and from where."""
+    """Who ran an apply, a rollback or a canary step, and from where."""
 
     user: str
     host: str
     pid: int
-    harness: str
+    harness: str = ""  # the harness version (canary states before 0.1 lack it)
     at: str
 
     @classmethod
@@ -88,6 +88,9 @@ class Origin(_Record):
 
     def short(self) -> str:
         return f"{self.user}@{self.host}"
+
+    def describe(self) -> str:
+        return f"{self.short()} (pid {self.pid}) at {self.at}"
 
     def alive(self) -> bool | None:
         """Whether the process still runs: None when it ran on another machine."""

@@ -204,6 +204,8 @@ _REMOTE_PID = re.compile(rb"^nbh-pid (\d+)\n", re.MULTILINE)
 
 
 _WRAP = "echo nbh-pid $$ >&2; exec /bin/sh -c "
+#: How long the kill of a timed-out command may take on the server.
+_KILL_TIMEOUT = 10.0
 
 
 def _remote_command(text: str) -> str:
@@ -808,7 +810,9 @@ class SshTransport:
     # --- commands -----------------------------------------------------------------------
 
     def run(self, command: str | Sequence[str], timeout: float = RUN_TIMEOUT) -> RunResult:
-        text = _display(command)
+        return self._run(_display(command), timeout, kill_on_timeout=True)
+
+    def _run(self, text: str, timeout: float, *, kill_on_timeout: bool) -> RunResult:
         started = clock.now()
         deadline = clock.Deadline(timeout)
         log.debug("%s: running %s", self.where, text)
@@ -832,10 +836,10 @@ class SshTransport:
                     elif not transport.is_active():
                         raise EOFError
                     elif deadline.expired():
-                        raise CommandTimeout(
-                            f"`{text}` did not finish within {timeout:g} s on {self.where}"
-                            f"; {self._kill_remote(err)}"
-                        )
+                        what = f"`{text}` did not finish within {timeout:g} s on {self.where}"
+                        if kill_on_timeout:
+                            what += f"; {self._kill_remote(err)}"
+                        raise CommandTimeout(what)
                     elif channel.eof_received:
                         channel.status_event.wait(min(0.1, deadline.remaining()))
                     else:
@@ -860,7 +864,8 @@ class SshTransport:
             return "its process on the server is unknown and may still run"
         pid = int(said.group(1))
         try:
-            result = self.run(f"kill -s KILL -- -{pid}", 10)
+            # not killed in turn if it hangs too: one bounded attempt, then say so
+            result = self._run(f"kill -s KILL -- -{pid}", _KILL_TIMEOUT, kill_on_timeout=False)
         except TransportError as exc:
             return f"could not kill it (pid {pid}) on the server: {exc}"
         if not result.ok:

@@ -8,7 +8,8 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from harness.canary.state import CanaryError, CanaryState, Origin, Phase, StateStore, state_dir
+from harness.canary.state import CanaryError, CanaryState, Phase, StateStore, state_dir
+from harness.provision.journal import Origin
 from harness.provision.transport import LocalTransport
 
 
@@ -34,6 +35,22 @@ def dead_pid() -> int:
     proc = subprocess.Popen(["true"])
     proc.wait()
     return proc.pid
+
+
+def test_a_state_written_before_origins_named_the_harness_version_still_reads(
+    tmp_path: Path,
+) -> None:
+    """The canary's origins are the journal's Origin now; older state files lack
+    ``harness``."""
+    s = store(tmp_path)
+    written = state()
+    data = written.model_dump(mode="json")
+    for key in ("started_by", "last_by"):
+        del data[key]["harness"]
+    s.save(CanaryState.model_validate(data))
+    loaded = s.load()
+    assert loaded is not None and loaded.started_by.pid == written.started_by.pid
+    assert loaded.started_by.harness == ""
 
 
 def test_the_state_lives_beside_the_roots() -> None:

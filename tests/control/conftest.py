@@ -67,10 +67,15 @@ class _Server(paramiko.ServerInterface):
 class FakeSshd:
     """An SSH server on 127.0.0.1 that runs nothing but ``handler(command)``."""
 
-    def __init__(self, password: str, handler: Handler, user: str = "root") -> None:
+    def __init__(
+        self, password: str, handler: Handler, user: str = "root", *, pid_first: bool = False
+    ) -> None:
         self.user = user
         self.password = password
         self.handler = handler
+        # A login shell says its PID before running the command (so a command that then
+        # hangs can be killed); by default the stand-in sends it with the answer.
+        self.pid_first = pid_first
         self.commands: list[str] = []
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
@@ -113,6 +118,10 @@ class FakeSshd:
         said = "" if inner is None else "nbh-pid 4711\n"
         command = command if inner is None else inner
         self.commands.append(command)
+        if said and self.pid_first:
+            with contextlib.suppress(OSError, EOFError):
+                channel.sendall_stderr(said.encode())
+            said = ""
         answer = self.handler(command)
         if answer is None:
             return  # hang: the client's deadline must end it
@@ -194,11 +203,12 @@ import pytest  # noqa: E402
 
 @pytest.fixture
 def sshd() -> Iterator[Callable[..., FakeSshd]]:
-    """``sshd(password, handler)``: a fake server module on 127.0.0.1, closed afterwards."""
+    """``sshd(password, handler, pid_first=False)``: a fake server module on 127.0.0.1,
+    closed afterwards."""
     made: list[FakeSshd] = []
 
-    def make(password: str, handler: Handler) -> FakeSshd:
-        server = FakeSshd(password, handler)
+    def make(password: str, handler: Handler, **options: bool) -> FakeSshd:
+        server = FakeSshd(password, handler, **options)
         made.append(server)
         return server
 
